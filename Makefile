@@ -1,0 +1,29 @@
+# Every target runs inside a local virtualenv that `make install` creates; a fresh clone needs
+# nothing else. PYTHON picks the interpreter the venv is made from (Python 3.11).
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install test lint bench-signal clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check dyco_repro tests
+	$(VENV)/bin/ruff format --check dyco_repro tests
+
+bench-signal: install
+	$(PY) -m dyco_repro.bench signal
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

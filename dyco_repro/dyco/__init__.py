@@ -1,0 +1,22 @@
+"""DyCo-RL: attention-derived token roles and advantage reweighting. Pure torch."""
+
+from .capture import AttentionCapture, capture_attention, compute_signals
+from .config import DyCoConfig
+from .fisher_rao import fisher_rao
+from .signals import DyCoSignals, key_masks, row_statistics, signals_from_attention
+from .weights import reweight, sequence_scores, token_weights
+
+__all__ = [
+    "AttentionCapture",
+    "DyCoConfig",
+    "DyCoSignals",
+    "capture_attention",
+    "compute_signals",
+    "fisher_rao",
+    "key_masks",
+    "reweight",
+    "row_statistics",
+    "sequence_scores",
+    "signals_from_attention",
+    "token_weights",
+]

@@ -1,0 +1,43 @@
+"""Prompt + completion batches shaped like an RL rollout, for tests and benchmarks.
+
+Prompts go through the processor (left padded, as training needs); completions are random
+tokens of given lengths, right padded, as a sampler would return them.
+"""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+
+
+def rollout_batch(
+    processor,
+    prompts: list[tuple[Image.Image | None, str]],
+    completion_lengths: list[int],
+    seed: int = 0,
+) -> tuple[dict[str, torch.Tensor], int]:
+    """Model inputs over `[prompt | completion]` and the padded prompt length P."""
+    texts, images = [], []
+    for image, question in prompts:
+        content = ([{"type": "image"}] if image is not None else []) + [{"type": "text", "text": question}]
+        texts.append(processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True))
+        if image is not None:
+            images.append(image)
+    enc = processor(text=texts, images=images or None, return_tensors="pt", padding=True, padding_side="left")
+    prompt_length = enc["input_ids"].shape[1]
+
+    gen = torch.Generator().manual_seed(seed)
+    C = max(completion_lengths)
+    tokenizer = processor.tokenizer
+    special = set(tokenizer.all_special_ids) | {processor.image_token_id, processor.video_token_id}
+    ordinary = torch.tensor([i for i in range(len(tokenizer)) if i not in special])
+    completion = ordinary[torch.randint(len(ordinary), (len(prompts), C), generator=gen)]
+    completion_mask = (torch.arange(C)[None, :] < torch.tensor(completion_lengths)[:, None]).long()
+    completion = torch.where(completion_mask.bool(), completion, tokenizer.pad_token_id)
+
+    inputs = dict(enc)
+    inputs["input_ids"] = torch.cat([enc["input_ids"], completion], dim=1)
+    inputs["attention_mask"] = torch.cat([enc["attention_mask"], completion_mask], dim=1)
+    if "mm_token_type_ids" in inputs:
+        inputs["mm_token_type_ids"] = torch.cat([enc["mm_token_type_ids"], torch.zeros_like(completion)], dim=1)
+    return inputs, prompt_length

@@ -138,13 +138,14 @@ class AttentionCapture:
         return hook
 
     def _queries_and_keys(self, attn: nn.Module, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
-        """Post-RoPE queries of the completion rows `[B, H, C, d]` and keys `[B, Hkv, T, d]`."""
+        """Post-RoPE queries of the completion rows `[B, H, C, d]` and transposed keys `[B, Hkv, d, T]`."""
         B, T, _ = hidden.shape
         rows = slice(self.prompt_length - 1, T - 1)  # the queries predicting completion tokens
         q = attn.q_proj(hidden[:, rows]).view(B, T - self.prompt_length, -1, attn.head_dim).transpose(1, 2)
         k = attn.k_proj(hidden).view(B, T, -1, attn.head_dim).transpose(1, 2)
-        q = _rope(q, cos[:, rows], sin[:, rows])
-        k = _rope(k, cos, sin)
+        # float32 once per layer (not per chunk): scores and softmax run in float32, as eager's softmax does.
+        q = _rope(q, cos[:, rows], sin[:, rows]).float()
+        k = _rope(k, cos, sin).float().transpose(-1, -2).contiguous()  # [B, Hkv, d, T], ready for q @ k
         return q, k, attn.scaling
 
     def _reduce(self, pending: dict[str, Any]) -> RowStatistics:
@@ -152,7 +153,7 @@ class AttentionCapture:
         layers = list(pending["qk"].values())
         q0, k0, _ = layers[0]
         B, H, C, _ = q0.shape
-        T = k0.shape[2]
+        T = k0.shape[-1]
         P = self.prompt_length
         chunk = max(1, self.chunk_elements // max(1, B * H * T))
         keys = torch.arange(T, device=q0.device)
@@ -175,9 +176,8 @@ class AttentionCapture:
         B, H, c, d = q.shape
         groups = H // k.shape[1]
         # Query head h uses key head h // groups: fold the groups into the row axis, no repeat_kv.
-        scores = q.float().reshape(B, k.shape[1], groups * c, d) @ k.float().transpose(-1, -2)
-        scores = scores.view(B, H, c, -1) * scaling
-        scores = scores.masked_fill(~allowed[:, None], float("-inf"))
+        scores = q.reshape(B, k.shape[1], groups * c, d) @ k
+        scores = scores.view(B, H, c, -1).mul_(scaling).masked_fill_(~allowed[:, None], float("-inf"))
         probs = torch.softmax(scores, dim=-1).mean(dim=1)
         return torch.where(allowed.any(-1, keepdim=True), probs, 0.0)  # rows with no key: no NaN
 

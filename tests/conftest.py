@@ -1,0 +1,32 @@
+"""Shared fixtures: the tiny world is built once per machine into the repo's .cache/."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import dyco_repro  # noqa: F401  (first: makes torchvision, hence transformers, importable on CPU)
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("DYCO_REPRO_CACHE", str(REPO / ".cache" / "dyco_repro"))
+
+
+def pytest_collection_modifyitems(items):
+    """Fast unit tests first, slow end-to-end tests last (stable otherwise)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
+
+
+@pytest.fixture(scope="session")
+def tiny_s_dir() -> Path:
+    from dyco_repro.tiny import ensure_tiny_model
+
+    return ensure_tiny_model("s")
+
+
+@pytest.fixture(scope="session")
+def tiny_processor(tiny_s_dir):
+    from transformers import AutoProcessor
+
+    return AutoProcessor.from_pretrained(tiny_s_dir)

@@ -29,7 +29,7 @@ def rollout_batch(
     gen = torch.Generator().manual_seed(seed)
     C = max(completion_lengths)
     tokenizer = processor.tokenizer
-    special = set(tokenizer.all_special_ids) | {processor.image_token_id, processor.video_token_id}
+    special = set(tokenizer.all_special_ids)
     ordinary = torch.tensor([i for i in range(len(tokenizer)) if i not in special])
     completion = ordinary[torch.randint(len(ordinary), (len(prompts), C), generator=gen)]
     completion_mask = (torch.arange(C)[None, :] < torch.tensor(completion_lengths)[:, None]).long()

@@ -18,7 +18,7 @@ import torch
 
 from ..compat import ensure_torchvision_importable
 
-BUILDER_VERSION = 1
+BUILDER_VERSION = 3
 MANIFEST = "tiny_manifest.json"
 
 # Text: hidden, layers, heads, kv heads, intermediate, mrope section (sums to head_dim / 2).

@@ -1,0 +1,258 @@
+"""Performance measurements, side by side in one process, reported as ratios.
+
+    python -m dyco_repro.bench signal [--shapes tiny,mid] [--repeats N] [--device cpu|cuda]
+
+`signal` times, interleaved on the same inputs and weights:
+  (a) a plain forward over prompt + completion (the model's default attention, sdpa);
+  (b) the same forward with the DyCo capture armed;
+  (c) the released code's way: eager attention with `output_attentions=True` in every layer.
+Forwards run without grad and keep logits for the completion only, as TRL's do.
+
+Extra peak memory: on CUDA from the allocator's peak statistics, in process. A CPU build of
+torch keeps no allocator statistics, so on CPU each variant runs once more in a fresh
+subprocess whose peak resident set is read (glibc told to return every large block to the OS,
+so the peak is the live peak); extra = variant peak - plain peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+
+from .dyco import DyCoConfig, capture_attention
+
+VARIANTS = ("plain", "capture", "eager")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A random Qwen2.5-VL-shaped model and a rollout batch. text/vision as in tiny.model.SIZES."""
+
+    text: tuple
+    vision: tuple
+    vocab: int | None  # None: the tiny tokenizer's vocabulary
+    batch: int
+    image_tokens: int  # per sample, after the 2x2 patch merge (a square grid)
+    completion: int
+    prompt_text: int = 24
+
+
+SHAPES = {
+    "tiny": Shape((64, 2, 4, 2, 128, [2, 3, 3]), (2, 32, 2, 64), None, 4, 16, 64),
+    # About 8 layers, hidden 512 (the issue's CPU shape); a small vocabulary keeps the LM head
+    # from dominating the forward, which would flatter the ratio.
+    "mid": Shape((512, 8, 8, 2, 2048, [8, 12, 12]), (4, 256, 4, 1024), 4096, 4, 256, 1024),
+    # Qwen2.5-VL-3B-Instruct's dimensions (random weights); for a GPU.
+    "qwen2_5_vl_3b": Shape((2048, 36, 16, 2, 11008, [16, 24, 24]), (32, 1280, 16, 3420), 151936, 4, 1024, 2048),
+}
+
+
+def build_model(shape: Shape, device: str, dtype: torch.dtype):
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from .tiny.model import qwen2_5_vl_config
+    from .tiny.tokenizer import build_tokenizer
+
+    tokenizer = build_tokenizer(seed=0)
+    config = qwen2_5_vl_config(tokenizer, shape.text, shape.vision, vocab_size=shape.vocab)
+    config._attn_implementation = "sdpa"
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = Qwen2_5_VLForConditionalGeneration(config)
+    return model.to(dtype).eval(), tokenizer
+
+
+def build_inputs(shape: Shape, model, tokenizer, device: str, dtype: torch.dtype):
+    """[left pad | <vision_start> image <vision_end> question <assistant> | completion | right pad]."""
+    cfg, ids = model.config, tokenizer.convert_tokens_to_ids
+    gen = torch.Generator().manual_seed(0)
+    vocab = min(cfg.text_config.vocab_size, len(tokenizer))
+    special = set(tokenizer.all_special_ids)
+    ordinary = torch.tensor([i for i in range(vocab) if i not in special])
+    word = lambda n: ordinary[torch.randint(len(ordinary), (n,), generator=gen)]  # noqa: E731
+    side = int(shape.image_tokens**0.5)
+    assert side * side == shape.image_tokens, "image_tokens must be a square number"
+
+    rows = []
+    for b in range(shape.batch):
+        question = word(shape.prompt_text - 3 * b)  # prompts of different lengths -> left padding
+        head = torch.tensor([ids("<|im_start|>"), ids("<|vision_start|>")])
+        image = torch.full((shape.image_tokens,), cfg.image_token_id)
+        tail = torch.tensor([ids("<|vision_end|>")])
+        assistant = torch.tensor([ids("<|im_end|>"), ids("<|im_start|>")])
+        rows.append(torch.cat([head, image, tail, question, assistant]))
+    P = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id
+    prompt = torch.stack([torch.cat([torch.full((P - len(r),), pad), r]) for r in rows])
+    prompt_mask = torch.stack([torch.cat([torch.zeros(P - len(r)), torch.ones(len(r))]) for r in rows]).long()
+    lengths = [shape.completion - (shape.completion // 8) * (b % 2) for b in range(shape.batch)]  # ragged
+    completion_mask = (torch.arange(shape.completion)[None] < torch.tensor(lengths)[:, None]).long()
+    completion = torch.where(completion_mask.bool(), word(shape.batch * shape.completion).view(shape.batch, -1), pad)
+
+    input_ids = torch.cat([prompt, completion], 1)
+    patches = shape.image_tokens * 4 * shape.batch
+    patch_dim = 3 * 2 * 14 * 14
+    inputs = {
+        "input_ids": input_ids,
+        "attention_mask": torch.cat([prompt_mask, completion_mask], 1),
+        "mm_token_type_ids": (input_ids == cfg.image_token_id).long(),
+        "pixel_values": torch.randn(patches, patch_dim, generator=gen).to(dtype),
+        "image_grid_thw": torch.tensor([[1, 2 * side, 2 * side]] * shape.batch),
+        "logits_to_keep": shape.completion + 1,
+    }
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in inputs.items()}, P
+
+
+def run_variant(model, inputs, prompt_length: int, variant: str, cfg: DyCoConfig) -> None:
+    with torch.no_grad():
+        if variant == "plain":
+            model(**inputs, use_cache=False)
+        elif variant == "capture":
+            with capture_attention(model, prompt_length, cfg) as cap:
+                model(**inputs, use_cache=False)
+            cap.statistics()
+        else:
+            model.set_attn_implementation("eager")
+            try:
+                model(**inputs, use_cache=False, output_attentions=True)
+            finally:
+                model.set_attn_implementation("sdpa")
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_variants(model, inputs, P, cfg, device: str, repeats: int) -> dict[str, float]:
+    """Median seconds per forward; the variants interleave so drift hits them alike."""
+    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    for variant in VARIANTS:  # warm-up
+        run_variant(model, inputs, P, variant, cfg)
+    for _ in range(repeats):
+        for variant in VARIANTS:
+            _sync(device)
+            start = time.perf_counter()
+            run_variant(model, inputs, P, variant, cfg)
+            _sync(device)
+            times[variant].append(time.perf_counter() - start)
+    return {v: statistics.median(t) for v, t in times.items()}
+
+
+def cuda_extra_peaks(model, inputs, P, cfg) -> dict[str, float]:
+    peaks = {}
+    for variant in VARIANTS:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        run_variant(model, inputs, P, variant, cfg)
+        torch.cuda.synchronize()
+        peaks[variant] = (torch.cuda.max_memory_allocated() - base) / 2**20
+    return {v: peaks[v] - peaks["plain"] for v in VARIANTS}
+
+
+def cpu_extra_peaks(shape_name: str, dtype: str) -> dict[str, float]:
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
+    peaks = {}
+    for variant in VARIANTS:
+        cmd = [sys.executable, "-m", "dyco_repro.bench", "_peak", shape_name, variant, dtype]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+        peaks[variant] = float(out.strip().splitlines()[-1])
+    return {v: peaks[v] - peaks["plain"] for v in VARIANTS}
+
+
+def _peak_child(shape_name: str, variant: str, dtype: str) -> None:
+    """One variant in a fresh process; prints its peak resident set in MiB."""
+    shape, dt = SHAPES[shape_name], getattr(torch, dtype)
+    model, tokenizer = build_model(shape, "cpu", dt)
+    inputs, P = build_inputs(shape, model, tokenizer, "cpu", dt)
+    run_variant(model, inputs, P, variant, DyCoConfig())
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def bench_signal(shape_name: str, device: str, dtype: str, repeats: int) -> dict[str, float]:
+    shape, dt = SHAPES[shape_name], getattr(torch, dtype)
+    model, tokenizer = build_model(shape, device, dt)
+    inputs, P = build_inputs(shape, model, tokenizer, device, dt)
+    cfg = DyCoConfig()
+    t = time_variants(model, inputs, P, cfg, device, repeats)
+    extra = cuda_extra_peaks(model, inputs, P, cfg) if device.startswith("cuda") else cpu_extra_peaks(shape_name, dtype)
+    return {
+        "forward_s": round(t["plain"], 5),
+        "capture_s": round(t["capture"], 5),
+        "eager_all_layers_s": round(t["eager"], 5),
+        "capture_overhead_ratio": round(t["capture"] / t["plain"], 4),
+        "eager_overhead_ratio": round(t["eager"] / t["plain"], 4),
+        "capture_extra_peak_mb": round(extra["capture"], 1),
+        "eager_extra_peak_mb": round(extra["eager"], 1),
+    }
+
+
+def print_table(results: dict[str, dict[str, float]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="DyCo signal capture vs plain forward vs eager output_attentions (median s)")
+    for column in ["shape", "forward s", "capture s", "eager s", "capture ×", "eager ×", "capture +MB", "eager +MB"]:
+        table.add_column(column, justify="right")
+    for name, r in results.items():
+        table.add_row(
+            name,
+            f"{r['forward_s']:.4f}",
+            f"{r['capture_s']:.4f}",
+            f"{r['eager_all_layers_s']:.4f}",
+            f"{r['capture_overhead_ratio']:.3f}",
+            f"{r['eager_overhead_ratio']:.3f}",
+            f"{r['capture_extra_peak_mb']:.1f}",
+            f"{r['eager_extra_peak_mb']:.1f}",
+        )
+    Console(stderr=True).print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_peak"]:
+        _peak_child(*argv[1:4])
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m dyco_repro.bench", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    signal = sub.add_parser("signal", help="capture overhead vs a plain forward and vs eager all-layer attention")
+    signal.add_argument("--shapes", default="tiny,mid", help=f"comma-separated, from {sorted(SHAPES)}")
+    signal.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    signal.add_argument("--dtype", default=None, help="float32 on CPU, bfloat16 on CUDA by default")
+    signal.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
+    unknown = [s for s in shapes if s not in SHAPES]
+    if unknown or not shapes:
+        parser.error(f"unknown shape(s) {unknown}; choose from {sorted(SHAPES)}")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error("--device cuda but no CUDA device is visible; use --device cpu")
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    dtype = args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32")
+    if not isinstance(getattr(torch, dtype, None), torch.dtype):
+        parser.error(f"--dtype {dtype} is not a torch dtype; use float32, bfloat16 or float16")
+
+    results = {}
+    for name in shapes:
+        print(f"[bench signal] {name} on {args.device} ({dtype}) ...", file=sys.stderr, flush=True)
+        results[name] = bench_signal(name, args.device, dtype, args.repeats)
+    print_table(results)
+    headline = results[shapes[-1]]
+    print(json.dumps({"shape": shapes[-1], "device": args.device, "dtype": dtype, **headline, "shapes": results}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,292 @@
+"""Advantage reweighting (token and sequence variants, DESIGN.md section 1) and DyCoConfig validation."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dyco_repro.dyco import DyCoConfig, DyCoSignals, reweight, sequence_scores, token_weights
+
+FRIENDLY = settings(max_examples=50, deadline=None)
+
+
+def make_signals(score, role) -> DyCoSignals:
+    score = torch.as_tensor(score, dtype=torch.float32)
+    role = torch.as_tensor(role, dtype=torch.long)
+    zeros = torch.zeros_like(score)
+    return DyCoSignals(r_vis=zeros, r_txt=zeros, v_vis=zeros, v_txt=zeros, role=role, score=score)
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# token variant
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_token_weights_hand_computed():
+    score = torch.tensor([[0.0, 0.6, 0.4, 0.9], [0.5, 0.0, 0.0, 0.0], [0.3, 0.3, 0.3, 0.3]])
+    mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]])
+    w = token_weights(score, mask)
+    e = [math.exp(0.0), math.exp(0.6), math.exp(0.4)]
+    want0 = [3 * x / sum(e) for x in e] + [1.0]
+    torch.testing.assert_close(w, torch.tensor([want0, [1.0] * 4, [1.0] * 4]))
+
+
+def test_token_reweight_hand_computed():
+    cfg = DyCoConfig(alpha=0.5)
+    score = [[0.0, 0.6, 0.4, 0.9], [0.2, 0.2, 0.0, 0.0]]
+    role = [[0, 1, -1, 1], [1, 1, 0, 0]]
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+    e = [math.exp(0.0), math.exp(0.6), math.exp(0.4)]
+    w0 = [3 * x / sum(e) for x in e]
+    adv = torch.tensor([2.0, -1.0])
+    got = reweight(adv, make_signals(score, role), mask, cfg)
+    want = [[2.0 * (1 + 0.5 * w) for w in w0] + [2.0], [-1.0 * 1.5, -1.0 * 1.5, -1.0, -1.0]]
+    torch.testing.assert_close(got, torch.tensor(want))
+    # [B, C] advantages: per-token values are scaled by the same factors
+    adv2 = torch.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]])
+    got2 = reweight(adv2, make_signals(score, role), mask, cfg)
+    want2 = [[1.0 * (1 + 0.5 * w0[0]), 2.0 * (1 + 0.5 * w0[1]), 3.0 * (1 + 0.5 * w0[2]), 4.0], [7.5, 9.0, 7.0, 8.0]]
+    torch.testing.assert_close(got2, torch.tensor(want2))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# sequence variant
+# ---------------------------------------------------------------------------------------------------------------
+
+SEQ_SCORE = [[0.0, 0.6, 0.4], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.9, 0.7, 0.0]]
+SEQ_ROLE = [[0, 1, -1], [0, 0, 0], [0, 0, 0], [1, 1, 0]]
+SEQ_MASK = torch.tensor([[1, 1, 1], [1, 1, 0], [0, 0, 0], [1, 1, 0]])
+
+
+def expected_sequence_scores():
+    raw = {0: sigmoid(0.5), 1: 0.5, 3: sigmoid(0.8)}  # completion 2 has no tokens: not in the statistics
+    mean, std = statistics.mean(raw.values()), statistics.stdev(raw.values())  # stdev is the unbiased one
+    return [math.tanh((raw[0] - mean) / std), 0.0, 0.0, math.tanh((raw[3] - mean) / std)]
+
+
+def test_sequence_scores_hand_computed():
+    got = sequence_scores(make_signals(SEQ_SCORE, SEQ_ROLE), SEQ_MASK, DyCoConfig(variant="sequence"))
+    want = expected_sequence_scores()
+    assert got.shape == (4,)
+    torch.testing.assert_close(got, torch.tensor(want, dtype=got.dtype))
+    assert got[1] == 0  # no non-neutral token: exactly no signal, although its 0.5 shifted the mean
+    assert got[0] != 0 and got[3] != 0
+
+
+def test_sequence_scores_ignore_neutral_and_invalid_tokens():
+    score = [row[:] for row in SEQ_SCORE]
+    score[0][0] = 0.77  # a neutral token's score
+    score[3][2] = 0.55  # an invalid token's score
+    role = [row[:] for row in SEQ_ROLE]
+    role[3][2] = 1  # an invalid token's role
+    got = sequence_scores(make_signals(score, role), SEQ_MASK, DyCoConfig(variant="sequence"))
+    torch.testing.assert_close(got, torch.tensor(expected_sequence_scores(), dtype=got.dtype))
+
+
+def test_sequence_scores_min_completion_tokens():
+    cfg = DyCoConfig(variant="sequence", min_completion_tokens=3)
+    got = sequence_scores(make_signals(SEQ_SCORE, SEQ_ROLE), SEQ_MASK, cfg)
+    want = expected_sequence_scores()
+    # completions 1 and 3 have 2 < 3 valid tokens: -1; completion 2 (no token) keeps 0; completion 0 (3 tokens) keeps S
+    torch.testing.assert_close(got, torch.tensor([want[0], -1.0, 0.0, -1.0], dtype=got.dtype))
+
+
+def test_sequence_scores_degenerate_batches_give_zero():
+    cfg = DyCoConfig(variant="sequence")
+    # one completion with tokens: no spread to z-score against
+    got = sequence_scores(make_signals([[0.9, 0.2], [0.0, 0.0]], [[1, -1], [0, 0]]), torch.tensor([[1, 1], [0, 0]]), cfg)
+    assert got.tolist() == [0.0, 0.0]
+    # equal raw scores: std 0
+    got = sequence_scores(make_signals([[0.0, 0.4], [0.0, 0.4]], [[0, 1], [0, 1]]), torch.ones(2, 2), cfg)
+    assert got.tolist() == [0.0, 0.0]
+    # nothing valid at all
+    got = sequence_scores(make_signals(torch.zeros(3, 2), torch.zeros(3, 2)), torch.zeros(3, 2), cfg)
+    assert got.tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("adv_shape", ["B", "BC"])
+def test_sequence_reweight_factor_and_clamp(adv_shape):
+    signals = make_signals(SEQ_SCORE, SEQ_ROLE)
+    S = expected_sequence_scores()
+    adv = torch.tensor([1.0, -2.0, 3.0, 0.5]) if adv_shape == "B" else torch.arange(12.0).reshape(4, 3) - 5
+    full = adv[:, None].expand(4, 3) if adv_shape == "B" else adv
+    for alpha, clamp in ((0.1, 0.2), (0.5, 0.2), (3.0, 0.35)):
+        cfg = DyCoConfig(variant="sequence", alpha=alpha, clamp=clamp)
+        got = reweight(adv, signals, SEQ_MASK, cfg)
+        factors = [min(max(1 + alpha * s, 1 - clamp), 1 + clamp) for s in S]
+        want = full.clone()
+        for b in range(4):
+            want[b] = torch.where(SEQ_MASK[b].bool(), full[b] * factors[b], full[b])
+        torch.testing.assert_close(got, want)
+    # with a large alpha the factors sit at the clamp bounds
+    got = reweight(torch.ones(4), signals, SEQ_MASK, DyCoConfig(variant="sequence", alpha=100.0, clamp=0.2))
+    assert sorted({round(x, 6) for x in got[SEQ_MASK.bool()].tolist()}) == [0.8, 1.0, 1.2]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# properties (hypothesis)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@st.composite
+def signal_batches(draw, max_b=4, max_c=5, min_c=0):
+    B = draw(st.integers(1, max_b))
+    C = draw(st.integers(min_c, max_c))
+    mask = torch.tensor(draw(st.lists(st.lists(st.booleans(), min_size=C, max_size=C), min_size=B, max_size=B)))
+    mask = mask.reshape(B, C).long()
+    role = torch.tensor(draw(st.lists(st.sampled_from([-1, 0, 1]), min_size=B * C, max_size=B * C))).reshape(B, C)
+    ratio = torch.tensor(draw(st.lists(st.floats(0, 1), min_size=B * C, max_size=B * C))).reshape(B, C)
+    score = torch.where(role != 0, ratio, 0.0).float()
+    role = torch.where(mask.bool(), role, 0)
+    score = torch.where(mask.bool(), score, 0.0)
+    return make_signals(score, role), mask
+
+
+def cfgs(alpha=st.sampled_from([0.0, 0.2, 1.0, 10.0])):
+    return st.builds(
+        DyCoConfig,
+        alpha=alpha,
+        variant=st.sampled_from(["token", "sequence"]),
+        clamp=st.sampled_from([0.0, 0.2, 0.5]),
+        min_completion_tokens=st.sampled_from([0, 2]),
+    )
+
+
+@FRIENDLY
+@given(
+    data=st.data(),
+    B=st.integers(1, 4),
+    C=st.integers(1, 6),
+    scale=st.sampled_from([1.0, 10.0, 80.0]),
+)
+def test_property_token_weights_mean_one(data, B, C, scale):
+    score = torch.tensor(data.draw(st.lists(st.floats(-1, 1), min_size=B * C, max_size=B * C))).reshape(B, C) * scale
+    mask = torch.tensor(data.draw(st.lists(st.booleans(), min_size=B * C, max_size=B * C))).reshape(B, C)
+    w = token_weights(score, mask.long())
+    assert w.shape == (B, C)
+    assert torch.all(torch.isfinite(w))
+    assert torch.all(w[~mask] == 1)
+    assert torch.all(w >= 0)
+    for b in range(B):
+        if mask[b].any():
+            torch.testing.assert_close(w[b, mask[b]].double().mean(), torch.tensor(1.0, dtype=torch.float64))
+        # equal scores give equal weights 1
+    flat = token_weights(torch.full((B, C), 0.37), mask.long())
+    torch.testing.assert_close(flat, torch.ones(B, C))
+
+
+@FRIENDLY
+@given(batch=signal_batches(), cfg=cfgs(alpha=st.just(0.0)), adv_1d=st.booleans(), seed=st.integers(0, 1000))
+def test_property_alpha_zero_is_identity(batch, cfg, adv_1d, seed):
+    signals, mask = batch
+    B, C = mask.shape
+    gen = torch.Generator().manual_seed(seed)
+    adv = torch.randn(B, generator=gen) if adv_1d else torch.randn(B, C, generator=gen)
+    got = reweight(adv, signals, mask, cfg)
+    full = adv[:, None].expand(B, C) if adv_1d else adv
+    assert got.shape == (B, C)
+    assert got.dtype == adv.dtype
+    assert torch.equal(got, full)
+
+
+@pytest.mark.parametrize("variant", ["token", "sequence"])
+@pytest.mark.parametrize("adv_shape", ["B", "BC"])
+def test_alpha_zero_is_identity_with_strong_signals(variant, adv_shape):
+    signals = make_signals(SEQ_SCORE, SEQ_ROLE)
+    adv = torch.tensor([1.0, -2.0, 3.0, 0.5]) if adv_shape == "B" else torch.randn(4, 3)
+    full = adv[:, None].expand(4, 3) if adv_shape == "B" else adv
+    assert torch.equal(reweight(adv, signals, SEQ_MASK, DyCoConfig(variant=variant, alpha=0.0)), full)
+    assert not torch.equal(reweight(adv, signals, SEQ_MASK, DyCoConfig(variant=variant, alpha=0.2)), full)
+
+
+@FRIENDLY
+@given(batch=signal_batches(), cfg=cfgs(), adv_1d=st.booleans(), seed=st.integers(0, 1000))
+def test_property_reweight_finite_bounded_and_padding_unchanged(batch, cfg, adv_1d, seed):
+    signals, mask = batch
+    B, C = mask.shape
+    gen = torch.Generator().manual_seed(seed)
+    adv = torch.randn(B, generator=gen) if adv_1d else torch.randn(B, C, generator=gen)
+    full = adv[:, None].expand(B, C) if adv_1d else adv
+    got = reweight(adv, signals, mask, cfg)
+    assert got.shape == (B, C)
+    assert torch.all(torch.isfinite(got))
+    valid = mask.bool()
+    assert torch.equal(got[~valid], full[~valid])
+    nonzero = full.abs() > 1e-6
+    factor = got[valid & nonzero] / full[valid & nonzero]
+    if cfg.variant == "token":
+        n_max = max(1, int(valid.sum(1).max()) if C else 1)
+        assert torch.all(factor >= 1 - 1e-5) and torch.all(factor <= 1 + cfg.alpha * n_max + 1e-4)
+    else:
+        assert torch.all(factor >= 1 - cfg.clamp - 1e-5) and torch.all(factor <= 1 + cfg.clamp + 1e-5)
+
+
+@FRIENDLY
+@given(batch=signal_batches(min_c=1), cfg=cfgs(), seed=st.integers(0, 1000))
+def test_property_padding_never_changes_valid_weights(batch, cfg, seed):
+    # anything at invalid positions (scores, roles) leaves every valid token's weight and advantage as it was
+    signals, mask = batch
+    B, C = mask.shape
+    valid = mask.bool()
+    gen = torch.Generator().manual_seed(seed)
+    noisy = make_signals(
+        torch.where(valid, signals.score, 50 * torch.randn(B, C, generator=gen)),
+        torch.where(valid, signals.role, torch.randint(-1, 2, (B, C), generator=gen)),
+    )
+    w1, w2 = token_weights(signals.score, mask), token_weights(noisy.score, mask)
+    assert torch.equal(w1[valid], w2[valid])
+    assert torch.equal(w1, w2)  # and invalid weights stay 1
+    adv = torch.randn(B, C, generator=gen)
+    assert torch.equal(reweight(adv, signals, mask, cfg), reweight(adv, noisy, mask, cfg))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# DyCoConfig
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_config_defaults_match_design():
+    cfg = DyCoConfig()
+    assert cfg.alpha == 0.2
+    assert cfg.tau_vis == 0.0
+    assert cfg.tau_txt == 0.05
+    assert cfg.layers == (-1,)
+    assert cfg.variant == "token"
+    assert cfg.text_scope == "after_image"
+    assert cfg.clamp == 0.2
+    assert cfg.min_completion_tokens == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"variant": "tokens"},
+        {"variant": ""},
+        {"text_scope": "before_image"},
+        {"text_scope": "ALL"},
+        {"layers": []},
+        {"layers": ()},
+        {"alpha": -0.1},
+        {"alpha": -1e-9},
+    ],
+)
+def test_config_rejects_bad_values(kwargs):
+    with pytest.raises(ValueError):
+        DyCoConfig(**kwargs)
+
+
+def test_config_layers_list_becomes_tuple():
+    cfg = DyCoConfig(layers=[-1, 3, -4])
+    assert cfg.layers == (-1, 3, -4)
+    assert isinstance(cfg.layers, tuple)
+    assert DyCoConfig(alpha=0.0).alpha == 0.0  # alpha = 0 (baseline) is valid
+    assert DyCoConfig(variant="sequence", text_scope="all").variant == "sequence"

@@ -198,7 +198,9 @@ def capture_attention(
         yield capture
 
 
-def compute_signals(model: nn.Module, inputs: dict[str, torch.Tensor], prompt_length: int, cfg: DyCoConfig) -> DyCoSignals:
+def compute_signals(
+    model: nn.Module, inputs: dict[str, torch.Tensor], prompt_length: int, cfg: DyCoConfig
+) -> DyCoSignals:
     """One forward of `model` over prompt + completion, returning its DyCo signals.
 
     The completion mask is `attention_mask[:, prompt_length:]`.

@@ -26,4 +26,5 @@ def fisher_rao(p: torch.Tensor, q: torch.Tensor, dim: int = -1) -> torch.Tensor:
 
 def _normalise(x: torch.Tensor, dim: int) -> torch.Tensor:
     x = x.clamp_min(0)
-    return x / x.sum(dim, keepdim=True).clamp_min(_TINY)
+    total = x.sum(dim, keepdim=True)
+    return x / torch.where(total > 0, total, 1.0)

@@ -81,16 +81,19 @@ def row_statistics(
     keys = torch.arange(K, device=rows.device)
     query_pos = prompt_length + first_token - 1 + torch.arange(c, device=rows.device)
     seen = keys[None, :] <= query_pos[:, None]  # [c, K]: causal limit of row t
-    seen_before = keys[None, :] <= (query_pos - 1)[:, None]  # T_{t-1}: causal limit of row t-1
+    seen_before = keys[None, :] <= (query_pos - 1)[:, None]  # causal limit of row t-1
     image = image_mask[:, None, :] & seen  # [B, c, K]
     text = text_mask[:, None, :] & seen
-    common_text = text_mask[:, None, :] & seen_before
 
     vis_mass = (rows * image).sum(-1)
     txt_mass = (rows * text).sum(-1)
 
     first = prev_row.float()[:, None, :] if prev_row is not None else torch.zeros_like(rows[:, :1])
     prev = torch.cat([first, rows[:, :-1]], dim=1)  # row t-1 for each t
+    # T_{t-1}: the text keys row t-1 attended to. Softmax rows are positive exactly on the keys
+    # they can see, so this is row t-1's causal text support whether rows are indexed by the
+    # predicting query (P+t-2, 0-based) or one position later; keys new to row t never count.
+    common_text = text_mask[:, None, :] & seen_before & (prev > 0)
     prev_vis = (prev * image).sum(-1)
     prev_txt = (prev * common_text).sum(-1)
     now_txt = (rows * common_text).sum(-1)
@@ -112,7 +115,7 @@ def signals_from_statistics(
     valid = completion_mask.bool()
     total = stats.vis_mass + stats.txt_mass
     has_mass = valid & (total > 0)
-    r_vis = torch.where(has_mass, stats.vis_mass / total.clamp_min(1e-30), 0.0)
+    r_vis = torch.where(has_mass, stats.vis_mass / torch.where(has_mass, total, 1.0), 0.0)
     r_txt = torch.where(has_mass, 1.0 - r_vis, 0.0)
     v_vis = torch.where(valid, stats.v_vis, 0.0)
     v_txt = torch.where(valid, stats.v_txt, 0.0)
@@ -136,7 +139,9 @@ def signals_from_attention(
 ) -> DyCoSignals:
     """Signals from dense head-averaged attention rows.
 
-    attn: `[B, C, K]`, K = prompt_length + C; row t is the query at prompt_length + t - 1.
+    attn: `[B, C, K]`, K = prompt_length + C; row t is the query that predicts completion token t
+    (eager attention rows prompt_length-1 .. prompt_length+C-2 of `[B, T, T]`), seeing keys up to
+    prompt_length + t - 1 at most.
     image_mask/text_mask: `[B, K]` bool with the text scope applied; the causal limit is
     applied here. completion_mask: `[B, C]`.
     """

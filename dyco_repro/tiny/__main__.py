@@ -27,7 +27,9 @@ def main(argv: list[str] | None = None) -> int:
             if is_built(args.out, args.size, args.seed):
                 print(f"{args.out}: tiny-{args.size} (seed {args.seed}) already built")
             else:
-                print(f"built tiny-{args.size} (seed {args.seed}) at {build_tiny_model(args.size, args.out, args.seed)}")
+                print(
+                    f"built tiny-{args.size} (seed {args.seed}) at {build_tiny_model(args.size, args.out, args.seed)}"
+                )
         else:
             path = write_dataset(args.out, args.n, args.seed)
             print(f"{args.n} synthetic samples at {path / 'train.jsonl'}")

@@ -41,3 +41,9 @@ def rollout_batch(
     if "mm_token_type_ids" in inputs:
         inputs["mm_token_type_ids"] = torch.cat([enc["mm_token_type_ids"], torch.zeros_like(completion)], dim=1)
     return inputs, prompt_length
+
+
+def prompt_part(inputs: dict[str, torch.Tensor], prompt_length: int) -> dict[str, torch.Tensor]:
+    """The prompt-only inputs of a rollout batch, as `generate` takes them."""
+    per_token = ("input_ids", "attention_mask", "mm_token_type_ids")
+    return {k: v[:, :prompt_length] if k in per_token else v for k, v in inputs.items()}

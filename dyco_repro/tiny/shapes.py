@@ -36,7 +36,7 @@ def random_scene(rng: random.Random, min_shapes: int = 2, max_shapes: int = 6) -
     """Non-overlapping shapes; the first one is clearly the largest."""
     n = rng.randint(min_shapes, max_shapes)
     shapes: list[Shape] = []
-    for i in range(n * 20):
+    for _ in range(n * 20):
         if len(shapes) == n:
             break
         radius = 18 if not shapes else rng.randint(6, 11)
@@ -58,7 +58,9 @@ def render(shapes: list[Shape]) -> Image.Image:
         elif s.kind == "square":
             draw.rectangle(box, fill=fill)
         else:
-            draw.polygon([(s.x, s.y - s.radius), (s.x - s.radius, s.y + s.radius), (s.x + s.radius, s.y + s.radius)], fill=fill)
+            draw.polygon(
+                [(s.x, s.y - s.radius), (s.x - s.radius, s.y + s.radius), (s.x + s.radius, s.y + s.radius)], fill=fill
+            )
     return image
 
 
@@ -76,7 +78,9 @@ def random_question(rng: random.Random, shapes: list[Shape]) -> Question:
         return Question(kind, f"How many {k}s are in the image?", str(count(shapes, kind=k)))
     if kind == "compare":
         more = count(shapes, color=c1) > count(shapes, color=c2)
-        return Question(kind, f"Are there more {c1} shapes than {c2} shapes? Answer yes or no.", "yes" if more else "no")
+        return Question(
+            kind, f"Are there more {c1} shapes than {c2} shapes? Answer yes or no.", "yes" if more else "no"
+        )
     if kind == "total":
         total = count(shapes, color=c1) + count(shapes, color=c2)
         return Question(kind, f"How many {c1} shapes plus {c2} shapes are there in total?", str(total))

@@ -53,7 +53,9 @@ def training_corpus(seed: int, n: int = 3000) -> list[str]:
     for _ in range(n):
         q = random_question(rng, random_scene(rng))
         lines.append(f"system\nYou are a helpful assistant.\nuser\n{q.text}\nassistant\n")
-        lines.append(f"<think>I count the {rng.choice(list(COLORS))} {rng.choice(KINDS)}s. </think><answer>{q.answer}</answer>")
+        lines.append(
+            f"<think>I count the {rng.choice(list(COLORS))} {rng.choice(KINDS)}s. </think><answer>{q.answer}</answer>"
+        )
     lines += [str(i) for i in range(100)]
     lines.append(
         "First think about the question step by step inside <think> </think> tags, then give the final "

@@ -11,7 +11,7 @@ from transformers import Qwen2_5_VLForConditionalGeneration
 
 from dyco_repro.dyco import DyCoConfig, capture_attention, compute_signals, key_masks, signals_from_attention
 from dyco_repro.dyco import capture as capture_module
-from dyco_repro.tiny.batches import rollout_batch
+from dyco_repro.tiny.batches import prompt_part, rollout_batch
 from dyco_repro.tiny.shapes import random_scene, render
 
 FIELDS = ("r_vis", "r_txt", "v_vis", "v_txt", "score")
@@ -98,9 +98,7 @@ def test_capture_leaves_model_outputs_unchanged(tiny_s_dir, batch):
 def test_capture_is_off_during_generate(tiny_s_dir, tiny_processor, batch):
     inputs, P = batch
     model = load(tiny_s_dir)
-    prompt = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask", "mm_token_type_ids")}
-    prompt.update(input_ids=inputs["input_ids"][:, :P], attention_mask=inputs["attention_mask"][:, :P])
-    prompt["mm_token_type_ids"] = inputs["mm_token_type_ids"][:, :P]
+    prompt = prompt_part(inputs, P)
     kwargs = dict(max_new_tokens=4, do_sample=False, pad_token_id=tiny_processor.tokenizer.pad_token_id)
     plain = model.generate(**prompt, **kwargs)
     with capture_attention(model, P, DyCoConfig()) as cap:

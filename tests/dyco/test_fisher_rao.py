@@ -180,3 +180,10 @@ def test_low_precision_inputs_give_finite_float32(dtype):
     torch.testing.assert_close(got, want, rtol=0, atol=1e-4)
     # mixed precisions promote as well
     assert fisher_rao(p.to(torch.float16), q.to(torch.bfloat16)).dtype == torch.float32
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_renormalises_inputs_of_tiny_total_mass(dtype):
+    p = torch.tensor([0.5, 0.5, 0.0], dtype=dtype)
+    got = fisher_rao(p * 1e-35, p)
+    assert got.item() < 1e-3

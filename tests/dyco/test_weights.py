@@ -103,7 +103,9 @@ def test_sequence_scores_min_completion_tokens():
 def test_sequence_scores_degenerate_batches_give_zero():
     cfg = DyCoConfig(variant="sequence")
     # one completion with tokens: no spread to z-score against
-    got = sequence_scores(make_signals([[0.9, 0.2], [0.0, 0.0]], [[1, -1], [0, 0]]), torch.tensor([[1, 1], [0, 0]]), cfg)
+    got = sequence_scores(
+        make_signals([[0.9, 0.2], [0.0, 0.0]], [[1, -1], [0, 0]]), torch.tensor([[1, 1], [0, 0]]), cfg
+    )
     assert got.tolist() == [0.0, 0.0]
     # equal raw scores: std 0
     got = sequence_scores(make_signals([[0.0, 0.4], [0.0, 0.4]], [[0, 1], [0, 1]]), torch.ones(2, 2), cfg)
@@ -129,7 +131,14 @@ def test_sequence_reweight_factor_and_clamp(adv_shape):
         torch.testing.assert_close(got, want)
     # with a large alpha the factors sit at the clamp bounds
     got = reweight(torch.ones(4), signals, SEQ_MASK, DyCoConfig(variant="sequence", alpha=100.0, clamp=0.2))
-    assert sorted({round(x, 6) for x in got[SEQ_MASK.bool()].tolist()}) == [0.8, 1.0, 1.2]
+    want = [1.0 + 0.2 * ((s > 0) - (s < 0)) for s in S]  # S = [+, 0, 0, +] here
+    assert want == [1.2, 1.0, 1.0, 1.2]
+    torch.testing.assert_close(got, torch.where(SEQ_MASK.bool(), torch.tensor(want)[:, None], 1.0))
+    # negative S: the lower bound
+    flipped = make_signals(SEQ_SCORE, SEQ_ROLE)
+    flipped.score[3] = torch.tensor([-5.0, -5.0, 0.0])  # drives completion 3 below the mean
+    got = reweight(torch.ones(4), flipped, SEQ_MASK, DyCoConfig(variant="sequence", alpha=100.0, clamp=0.2))
+    torch.testing.assert_close(got[3], torch.tensor([0.8, 0.8, 1.0]))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -151,10 +160,10 @@ def signal_batches(draw, max_b=4, max_c=5, min_c=0):
     return make_signals(score, role), mask
 
 
-def cfgs(alpha=st.sampled_from([0.0, 0.2, 1.0, 10.0])):
+def cfgs(alpha=None):
     return st.builds(
         DyCoConfig,
-        alpha=alpha,
+        alpha=st.sampled_from([0.0, 0.2, 1.0, 10.0]) if alpha is None else alpha,
         variant=st.sampled_from(["token", "sequence"]),
         clamp=st.sampled_from([0.0, 0.2, 0.5]),
         min_completion_tokens=st.sampled_from([0, 2]),

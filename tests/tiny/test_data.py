@@ -21,7 +21,7 @@ def colour_components(image: Image.Image, colour: str) -> int:
     mask = (pixels == np.array(COLORS[colour])).all(-1)
     seen = np.zeros_like(mask)
     regions = 0
-    for y, x in zip(*np.nonzero(mask)):
+    for y, x in zip(*np.nonzero(mask), strict=True):
         if seen[y, x]:
             continue
         regions += 1

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import random
 
 import pytest
 import torch
 from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
 from dyco_repro.tiny import SIZES, build_tiny_model, ensure_tiny_model
-from dyco_repro.tiny.batches import rollout_batch
+from dyco_repro.tiny.batches import prompt_part, rollout_batch
 from dyco_repro.tiny.shapes import random_scene, render
 
 
@@ -48,9 +49,13 @@ def test_reloads_offline_with_a_left_padding_processor(tiny_s_dir, monkeypatch):
     assert "<|vision_start|><|image_pad|><|vision_end|>How many?<|im_end|>\n" in text
     assert text.endswith("<|im_start|>assistant\n")
 
-    images = [render(random_scene(__import__("random").Random(i))) for i in range(2)]
-    enc = processor(text=[text, text.replace("How many?", "How many red shapes are there?")], images=images,
-                    return_tensors="pt", padding=True)
+    images = [render(random_scene(random.Random(i))) for i in range(2)]
+    enc = processor(
+        text=[text, text.replace("How many?", "How many red shapes are there?")],
+        images=images,
+        return_tensors="pt",
+        padding=True,
+    )
     assert enc["attention_mask"][0, 0] == 0 and enc["attention_mask"][:, -1].all(), "prompts must be left padded"
     assert (enc["input_ids"] == processor.image_token_id).sum() == 2 * 16  # 112x112 -> 8x8 patches -> 16 tokens
     with torch.no_grad():
@@ -79,8 +84,8 @@ def test_unknown_size_is_rejected(tmp_path):
 
 
 def test_generation_runs(tiny_s_dir, tiny_processor):
-    inputs, P = rollout_batch(tiny_processor, [(render(random_scene(__import__("random").Random(0))), "Count.")], [1])
+    inputs, P = rollout_batch(tiny_processor, [(render(random_scene(random.Random(0))), "Count.")], [1])
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_s_dir)
-    prompt = {k: (v[:, :P] if k in ("input_ids", "attention_mask", "mm_token_type_ids") else v) for k, v in inputs.items()}
-    out = model.generate(**prompt, max_new_tokens=5, do_sample=False, pad_token_id=tiny_processor.tokenizer.pad_token_id)
+    pad = tiny_processor.tokenizer.pad_token_id
+    out = model.generate(**prompt_part(inputs, P), max_new_tokens=5, do_sample=False, pad_token_id=pad)
     assert out.shape == (1, P + 5)

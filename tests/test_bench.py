@@ -1,0 +1,55 @@
+"""The signal benchmark's command line (its numbers are measured, never asserted as timings)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+FIELDS = {
+    "forward_s",
+    "capture_s",
+    "eager_all_layers_s",
+    "capture_overhead_ratio",
+    "eager_overhead_ratio",
+    "capture_extra_peak_mb",
+    "eager_extra_peak_mb",
+}
+
+
+def bench(*args):
+    cmd = [sys.executable, "-m", "dyco_repro.bench", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_signal_bench_prints_a_table_and_a_json_line():
+    result = bench("signal", "--shapes", "tiny", "--repeats", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert FIELDS <= set(report) and FIELDS <= set(report["shapes"]["tiny"])
+    assert report["forward_s"] > 0 and report["capture_s"] > 0
+    assert report["capture_overhead_ratio"] == pytest.approx(report["capture_s"] / report["forward_s"], rel=1e-2)
+    assert "capture" in result.stderr  # the table
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["signal", "--shapes", "huge"], "unknown shape"),
+        (["signal", "--repeats", "0"], "at least 1"),
+        (["signal", "--device", "cuda:0"], "no CUDA device"),
+        (["nonsense"], "invalid choice"),
+    ],
+)
+def test_signal_bench_bad_input(args, message):
+    import torch
+
+    if "cuda:0" in args and torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    result = bench(*args)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr

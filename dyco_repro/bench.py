@@ -2,33 +2,39 @@
 
     python -m dyco_repro.bench signal [--shapes tiny,mid] [--repeats N] [--device cpu|cuda]
 
-`signal` times, interleaved on the same inputs and weights:
+`signal` times, on the same inputs and weights:
   (a) a plain forward over prompt + completion (the model's default attention, sdpa);
   (b) the same forward with the DyCo capture armed;
   (c) the released code's way: eager attention with `output_attentions=True` in every layer.
+(a) and (b) interleave; (c) runs after them (see `time_variants`).
 Forwards run without grad and keep logits for the completion only, as TRL's do.
 
-Extra peak memory: on CUDA from the allocator's peak statistics, in process. A CPU build of
-torch keeps no allocator statistics, so on CPU each variant runs once more in a fresh
-subprocess whose peak resident set is read (glibc told to return every large block to the OS,
-so the peak is the live peak); extra = variant peak - plain peak.
+Extra peak memory, also side by side in process: on CUDA from the allocator's peak statistics;
+on CPU (torch keeps no CPU allocator statistics) from the kernel's resident-set high-water mark,
+reset before each variant through /proc/self/clear_refs, with glibc told to hand large blocks
+back to the OS so the peak is the live peak. Extra = variant peak - plain peak.
+
+`capture_hook_s` is the time spent inside the capture's hooks (median per forward): a direct,
+low-noise view of the capture's cost next to the end-to-end ratio, which CPU timing noise of a
+few percent per forward can hide.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import json
-import os
-import resource
 import statistics
-import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 
 from .dyco import DyCoConfig, capture_attention
+from .dyco import capture as capture_module
 
 VARIANTS = ("plain", "capture", "eager")
 
@@ -133,19 +139,56 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_variants(model, inputs, P, cfg, device: str, repeats: int) -> dict[str, float]:
-    """Median seconds per forward; the variants interleave so drift hits them alike."""
+def time_variants(model, inputs, P, cfg, device: str, repeats: int) -> tuple[dict[str, float], float]:
+    """Median seconds per forward of each variant, and median seconds inside the capture's hooks.
+
+    Plain and capture interleave so drift hits them alike; eager runs afterwards in its own loop,
+    because its gigabytes of attention maps leave the allocator cold for whatever runs next.
+    """
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    hook_times: list[float] = []
     for variant in VARIANTS:  # warm-up
         run_variant(model, inputs, P, variant, cfg)
+    with _timed_hooks(hook_times):
+        for _ in range(repeats):
+            for variant in ("plain", "capture"):
+                hook_times.append(0.0)
+                times[variant].append(_seconds(lambda v=variant: run_variant(model, inputs, P, v, cfg), device))
+    hook_times = hook_times[1::2]  # the capture runs
     for _ in range(repeats):
-        for variant in VARIANTS:
-            _sync(device)
+        times["eager"].append(_seconds(lambda: run_variant(model, inputs, P, "eager", cfg), device))
+    return {v: statistics.median(t) for v, t in times.items()}, statistics.median(hook_times)
+
+
+def _seconds(fn, device: str) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+@contextmanager
+def _timed_hooks(spent: list[float]):
+    """Add the time spent in the capture's hook work to spent[-1]."""
+    cls = capture_module.AttentionCapture
+    originals = cls._reduce, cls._queries_and_keys
+
+    def timed(fn):
+        def wrapper(*args, **kwargs):
             start = time.perf_counter()
-            run_variant(model, inputs, P, variant, cfg)
-            _sync(device)
-            times[variant].append(time.perf_counter() - start)
-    return {v: statistics.median(t) for v, t in times.items()}
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[-1] += time.perf_counter() - start
+
+        return wrapper
+
+    cls._reduce, cls._queries_and_keys = (timed(fn) for fn in originals)
+    try:
+        yield
+    finally:
+        cls._reduce, cls._queries_and_keys = originals
 
 
 def cuda_extra_peaks(model, inputs, P, cfg) -> dict[str, float]:
@@ -160,38 +203,46 @@ def cuda_extra_peaks(model, inputs, P, cfg) -> dict[str, float]:
     return {v: peaks[v] - peaks["plain"] for v in VARIANTS}
 
 
-def cpu_extra_peaks(shape_name: str, dtype: str) -> dict[str, float]:
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
+def cpu_extra_peaks(model, inputs, P, cfg) -> dict[str, float]:
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(-3, 1 << 16)  # M_MMAP_THRESHOLD: blocks >= 64 KiB are mmapped, returned on free
     peaks = {}
     for variant in VARIANTS:
-        cmd = [sys.executable, "-m", "dyco_repro.bench", "_peak", shape_name, variant, dtype]
-        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
-        peaks[variant] = float(out.strip().splitlines()[-1])
+        gc.collect()
+        libc.malloc_trim(0)
+        base = _proc_status_mb("VmRSS")
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset the peak resident set (VmHWM) to the current one
+        run_variant(model, inputs, P, variant, cfg)
+        peaks[variant] = _proc_status_mb("VmHWM") - base
     return {v: peaks[v] - peaks["plain"] for v in VARIANTS}
 
 
-def _peak_child(shape_name: str, variant: str, dtype: str) -> None:
-    """One variant in a fresh process; prints its peak resident set in MiB."""
-    shape, dt = SHAPES[shape_name], getattr(torch, dtype)
-    model, tokenizer = build_model(shape, "cpu", dt)
-    inputs, P = build_inputs(shape, model, tokenizer, "cpu", dt)
-    run_variant(model, inputs, P, variant, DyCoConfig())
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+def _proc_status_mb(field: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"/proc/self/status has no {field}")
 
 
 def bench_signal(shape_name: str, device: str, dtype: str, repeats: int) -> dict[str, float]:
+    """All three variants on one model and one batch, in this process."""
     shape, dt = SHAPES[shape_name], getattr(torch, dtype)
     model, tokenizer = build_model(shape, device, dt)
     inputs, P = build_inputs(shape, model, tokenizer, device, dt)
     cfg = DyCoConfig()
-    t = time_variants(model, inputs, P, cfg, device, repeats)
-    extra = cuda_extra_peaks(model, inputs, P, cfg) if device.startswith("cuda") else cpu_extra_peaks(shape_name, dtype)
+    t, hook_s = time_variants(model, inputs, P, cfg, device, repeats)
+    peaks = cuda_extra_peaks if device.startswith("cuda") else cpu_extra_peaks
+    extra = peaks(model, inputs, P, cfg)
     return {
         "forward_s": round(t["plain"], 5),
         "capture_s": round(t["capture"], 5),
         "eager_all_layers_s": round(t["eager"], 5),
         "capture_overhead_ratio": round(t["capture"] / t["plain"], 4),
         "eager_overhead_ratio": round(t["eager"] / t["plain"], 4),
+        "capture_hook_s": round(hook_s, 5),
+        "capture_hook_ratio": round(1 + hook_s / t["plain"], 4),
         "capture_extra_peak_mb": round(extra["capture"], 1),
         "eager_extra_peak_mb": round(extra["eager"], 1),
     }
@@ -202,7 +253,17 @@ def print_table(results: dict[str, dict[str, float]]) -> None:
     from rich.table import Table
 
     table = Table(title="DyCo signal capture vs plain forward vs eager output_attentions (median s)")
-    for column in ["shape", "forward s", "capture s", "eager s", "capture ×", "eager ×", "capture +MB", "eager +MB"]:
+    for column in (
+        "shape",
+        "forward s",
+        "capture s",
+        "eager s",
+        "capture ×",
+        "hooks ×",
+        "eager ×",
+        "capture +MB",
+        "eager +MB",
+    ):
         table.add_column(column, justify="right")
     for name, r in results.items():
         table.add_row(
@@ -211,6 +272,7 @@ def print_table(results: dict[str, dict[str, float]]) -> None:
             f"{r['capture_s']:.4f}",
             f"{r['eager_all_layers_s']:.4f}",
             f"{r['capture_overhead_ratio']:.3f}",
+            f"{r['capture_hook_ratio']:.3f}",
             f"{r['eager_overhead_ratio']:.3f}",
             f"{r['capture_extra_peak_mb']:.1f}",
             f"{r['eager_extra_peak_mb']:.1f}",
@@ -219,10 +281,6 @@ def print_table(results: dict[str, dict[str, float]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["_peak"]:
-        _peak_child(*argv[1:4])
-        return 0
     parser = argparse.ArgumentParser(prog="python -m dyco_repro.bench", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     signal = sub.add_parser("signal", help="capture overhead vs a plain forward and vs eager all-layer attention")

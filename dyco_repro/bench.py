@@ -9,6 +9,10 @@
 (a) and (b) interleave; (c) runs after them (see `time_variants`).
 Forwards run without grad and keep logits for the completion only, as TRL's do.
 
+On CPU, timing runs with glibc set up as a caching allocator (no mmap, no trimming), as
+PyTorch's CUDA allocator behaves: otherwise page faults from the kernel handing memory back and
+forth add noise of several percent per forward, unrelated to the work measured.
+
 Extra peak memory, also side by side in process: on CUDA from the allocator's peak statistics;
 on CPU (torch keeps no CPU allocator statistics) from the kernel's resident-set high-water mark,
 reset before each variant through /proc/self/clear_refs, with glibc told to hand large blocks
@@ -203,9 +207,25 @@ def cuda_extra_peaks(model, inputs, P, cfg) -> dict[str, float]:
     return {v: peaks[v] - peaks["plain"] for v in VARIANTS}
 
 
+# glibc mallopt parameters
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
+
+
+def _libc():
+    return ctypes.CDLL("libc.so.6")
+
+
+def cpu_caching_allocator() -> None:
+    """Keep freed memory in the process (timing phase)."""
+    libc = _libc()
+    libc.mallopt(_M_MMAP_MAX, 0)
+    libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+
+
 def cpu_extra_peaks(model, inputs, P, cfg) -> dict[str, float]:
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallopt(-3, 1 << 16)  # M_MMAP_THRESHOLD: blocks >= 64 KiB are mmapped, returned on free
+    libc = _libc()
+    libc.mallopt(_M_MMAP_MAX, 65536)
+    libc.mallopt(_M_MMAP_THRESHOLD, 1 << 16)  # blocks >= 64 KiB are mmapped, returned on free
     peaks = {}
     for variant in VARIANTS:
         gc.collect()
@@ -232,6 +252,8 @@ def bench_signal(shape_name: str, device: str, dtype: str, repeats: int) -> dict
     model, tokenizer = build_model(shape, device, dt)
     inputs, P = build_inputs(shape, model, tokenizer, device, dt)
     cfg = DyCoConfig()
+    if not device.startswith("cuda"):
+        cpu_caching_allocator()
     t, hook_s = time_variants(model, inputs, P, cfg, device, repeats)
     peaks = cuda_extra_peaks if device.startswith("cuda") else cpu_extra_peaks
     extra = peaks(model, inputs, P, cfg)

@@ -153,14 +153,16 @@ class AttentionCapture:
         """Average attention over heads and layers, chunk by chunk, into row statistics.
 
         A chunk of query rows only needs the keys its last row can see, so each chunk works on
-        that key prefix: about half the work of the full `[c, T]` rectangle.
+        that key prefix: about half the work of the full `[c, T]` rectangle. All chunks share one
+        score buffer, so the large block is allocated (and paged in) once, not once per chunk.
         """
         layers = list(pending["qk"].values())
         q0, k0 = layers[0]
         B, H, C, _ = q0.shape
         T = k0.shape[-1]
         P = self.prompt_length
-        chunk = max(1, self.chunk_elements // max(1, B * H * T))
+        chunk = min(C, max(1, self.chunk_elements // max(1, B * H * T)))
+        workspace = torch.empty(B * H * chunk * T, device=q0.device, dtype=torch.float32)
         parts, prev_row = [], None
         for start in range(0, C, chunk):
             stop = min(C, start + chunk)
@@ -168,9 +170,7 @@ class AttentionCapture:
             keys = torch.arange(limit, device=q0.device)
             query_pos = P - 1 + torch.arange(start, stop, device=q0.device)
             allowed = pending["key_valid"][:, None, :limit] & (keys[None, :] <= query_pos[:, None])  # [B, c, K']
-            rows = self._head_mean_probs(*layers[0], start, stop, allowed)
-            for q, k in layers[1:]:
-                rows += self._head_mean_probs(q, k, start, stop, allowed)
+            rows = sum(_head_mean_probs(q[:, :, start:stop], k[..., :limit], allowed, workspace) for q, k in layers)
             if len(layers) > 1:
                 rows /= len(layers)
             if prev_row is not None:
@@ -180,20 +180,23 @@ class AttentionCapture:
             prev_row = rows[:, -1]
         return RowStatistics.cat(parts, dim=1)
 
-    @staticmethod
-    def _head_mean_probs(q: torch.Tensor, k: torch.Tensor, start: int, stop: int, allowed: torch.Tensor):
-        """softmax(q·kᵀ) of query rows start:stop over allowed keys, averaged over heads (GQA-aware).
 
-        q is pre-scaled `[B, H, C, d]`, k is `[B, Hkv, d, T]`, both float32.
-        """
-        B, H, _, d = q.shape
-        kv_heads, limit = k.shape[1], allowed.shape[-1]
-        c = stop - start
-        # Query head h uses key head h // groups: fold the groups into the row axis, no repeat_kv.
-        scores = q[:, :, start:stop].reshape(B, kv_heads, (H // kv_heads) * c, d) @ k[..., :limit]
-        scores = scores.view(B, H, c, limit).masked_fill_(~allowed[:, None], float("-inf"))
-        probs = torch.softmax(scores, dim=-1).mean(dim=1)
-        return torch.where(allowed.any(-1, keepdim=True), probs, 0.0)  # rows with no key: no NaN
+def _head_mean_probs(q: torch.Tensor, k: torch.Tensor, allowed: torch.Tensor, workspace: torch.Tensor):
+    """softmax(q·kᵀ) over allowed keys, averaged over heads: `[B, c, K']`, float32.
+
+    q: pre-scaled `[B, H, c, d]`; k: `[B, Hkv, d, K']` (GQA: query head h uses key head
+    h // groups, so the groups fold into the row axis and no repeat_kv copy is made). The
+    softmax runs in place in `workspace`.
+    """
+    B, H, c, d = q.shape
+    kv_heads, limit = k.shape[1], k.shape[-1]
+    scores = workspace[: B * H * c * limit].view(B, kv_heads, (H // kv_heads) * c, limit)
+    torch.matmul(q.reshape(B, kv_heads, -1, d), k, out=scores)
+    scores = scores.view(B, H, c, limit).masked_fill_(~allowed[:, None], float("-inf"))
+    top = scores.amax(dim=-1, keepdim=True)
+    scores.sub_(torch.where(torch.isfinite(top), top, 0.0)).exp_()  # rows with no key: all zeros
+    total = scores.sum(dim=-1, keepdim=True)
+    return scores.div_(torch.where(total > 0, total, 1.0)).mean(dim=1)
 
 
 def _config_of(model: nn.Module):

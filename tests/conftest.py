@@ -6,11 +6,18 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 import dyco_repro  # noqa: F401  (first: makes torchvision, hence transformers, importable on CPU)
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("DYCO_REPRO_CACHE", str(REPO / ".cache" / "dyco_repro"))
+
+
+# CI runs the property tests on a fixed sequence of examples; locally they keep exploring.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def pytest_collection_modifyitems(items):

@@ -73,10 +73,10 @@ def row_statistics(
 ) -> RowStatistics:
     """Reduce attention rows for completion tokens first_token.. to per-row statistics.
 
-    rows: `[B, c, K]` attention (any float dtype); prev_row: `[B, K]` row of token
+    rows: `[B, c, K]` attention (any float dtype; reduced in at least float32); prev_row: `[B, K]` row of token
     first_token-1, or None when first_token == 1 (token 1 has no predecessor: shift 0).
     """
-    rows = rows.float()
+    rows = rows.to(torch.promote_types(rows.dtype, torch.float32))  # at least float32; float64 stays
     B, c, K = rows.shape
     keys = torch.arange(K, device=rows.device)
     query_pos = prompt_length + first_token - 1 + torch.arange(c, device=rows.device)
@@ -88,7 +88,7 @@ def row_statistics(
     vis_mass = (rows * image).sum(-1)
     txt_mass = (rows * text).sum(-1)
 
-    first = prev_row.float()[:, None, :] if prev_row is not None else torch.zeros_like(rows[:, :1])
+    first = prev_row.to(rows.dtype)[:, None, :] if prev_row is not None else torch.zeros_like(rows[:, :1])
     prev = torch.cat([first, rows[:, :-1]], dim=1)  # row t-1 for each t
     # T_{t-1}: the text keys row t-1 attended to. Softmax rows are positive exactly on the keys
     # they can see, so this is row t-1's causal text support whether rows are indexed by the

@@ -667,7 +667,9 @@ def test_property_never_nan_or_inf(batch, cfg, adv_1d, seed):
     valid = completion_mask.bool()
     assert torch.all((sig.r_vis >= 0) & (sig.r_vis <= 1)) and torch.all((sig.r_txt >= 0) & (sig.r_txt <= 1))
     has_mass = (sig.r_vis + sig.r_txt) > 0
-    torch.testing.assert_close((sig.r_vis + sig.r_txt)[has_mass], torch.ones(int(has_mass.sum()), dtype=sig.r_vis.dtype))
+    torch.testing.assert_close(
+        (sig.r_vis + sig.r_txt)[has_mass], torch.ones(int(has_mass.sum()), dtype=sig.r_vis.dtype)
+    )
     assert torch.all((sig.v_vis >= 0) & (sig.v_vis <= math.pi + 1e-5))
     assert torch.all((sig.v_txt >= 0) & (sig.v_txt <= math.pi + 1e-5))
     assert set(sig.role.unique().tolist()) <= {-1, 0, 1}

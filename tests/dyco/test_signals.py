@@ -28,7 +28,13 @@ ROLE_MARGIN = 1e-4  # float32 vs float64: roles are compared only when no token 
 def ref_fisher_rao(p: list[float], q: list[float]) -> float:
     sp, sq = sum(p), sum(q)
     bc = sum(math.sqrt((a / sp) * (b / sq)) for a, b in zip(p, q, strict=True))
-    return 2.0 * math.acos(min(max(bc, 0.0), 1.0))
+    distance = 2.0 * math.acos(min(max(bc, 0.0), 1.0))
+    if distance < 1e-6:
+        # arccos cannot resolve bc within 1e-16 of 1 (it returns exactly 0 for distinct
+        # distributions); the identical chord form 4·asin(||sqrt p - sqrt q|| / 2) can.
+        chord = math.sqrt(sum((math.sqrt(a / sp) - math.sqrt(b / sq)) ** 2 for a, b in zip(p, q, strict=True)))
+        distance = 4.0 * math.asin(chord / 2)
+    return distance
 
 
 def ref_shift(prev: list[float], now: list[float], support: list[int], masses: list[float]) -> float:

@@ -82,10 +82,11 @@ def row_statistics(
     query_pos = prompt_length + first_token - 1 + torch.arange(c, device=rows.device)
     seen = keys[None, :] <= query_pos[:, None]  # [c, K]: causal limit of row t
     seen_before = keys[None, :] <= (query_pos - 1)[:, None]  # causal limit of row t-1
-    image = image_mask[:, None, :] & seen  # [B, c, K]
-    text = text_mask[:, None, :] & seen
+    image = (image_mask[:, None, :] & seen).to(rows.dtype)  # [B, c, K] as 0/1 weights
+    text = (text_mask[:, None, :] & seen).to(rows.dtype)
 
-    vis_mass = (rows * image).sum(-1)
+    vis_now = rows * image
+    vis_mass = vis_now.sum(-1)
     txt_mass = (rows * text).sum(-1)
 
     first = prev_row.to(rows.dtype)[:, None, :] if prev_row is not None else torch.zeros_like(rows[:, :1])
@@ -93,12 +94,11 @@ def row_statistics(
     # T_{t-1}: the text keys row t-1 attended to. Softmax rows are positive exactly on the keys
     # they can see, so this is row t-1's causal text support whether rows are indexed by the
     # predicting query (P+t-2, 0-based) or one position later; keys new to row t never count.
-    common_text = text_mask[:, None, :] & seen_before & (prev > 0)
-    prev_vis = (prev * image).sum(-1)
-    prev_txt = (prev * common_text).sum(-1)
-    now_txt = (rows * common_text).sum(-1)
-    v_vis = fisher_rao(prev * image, rows * image)
-    v_txt = fisher_rao(prev * common_text, rows * common_text)
+    common_text = (text_mask[:, None, :] & seen_before & (prev > 0)).to(rows.dtype)
+    vis_prev, txt_prev, txt_now = prev * image, prev * common_text, rows * common_text
+    prev_vis, prev_txt, now_txt = vis_prev.sum(-1), txt_prev.sum(-1), txt_now.sum(-1)
+    v_vis = fisher_rao(vis_prev, vis_now)
+    v_txt = fisher_rao(txt_prev, txt_now)
     # A shift needs a distribution on both sides; otherwise (token 1, no image, empty support) 0.
     v_vis = torch.where((prev_vis > 0) & (vis_mass > 0), v_vis, 0.0)
     v_txt = torch.where((prev_txt > 0) & (now_txt > 0), v_txt, 0.0)

@@ -4,12 +4,13 @@ from .capture import AttentionCapture, capture_attention, compute_signals
 from .config import DyCoConfig
 from .fisher_rao import fisher_rao
 from .signals import DyCoSignals, key_masks, row_statistics, signals_from_attention
-from .weights import reweight, sequence_scores, token_weights
+from .weights import advantage_factor, reweight, sequence_scores, token_weights
 
 __all__ = [
     "AttentionCapture",
     "DyCoConfig",
     "DyCoSignals",
+    "advantage_factor",
     "capture_attention",
     "compute_signals",
     "fisher_rao",

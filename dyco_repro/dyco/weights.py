@@ -47,13 +47,27 @@ def sequence_scores(signals: DyCoSignals, completion_mask: torch.Tensor, cfg: Dy
     return seq
 
 
+def advantage_factor(signals: DyCoSignals, completion_mask: torch.Tensor, cfg: DyCoConfig) -> torch.Tensor:
+    """The per-token multiplier `[B, C]` that `reweight` applies; 1 at invalid positions.
+
+    token:    1 + alpha·w_t
+    sequence: clamp(1 + alpha·S_i, 1 - c, 1 + c)
+    """
+    B, C = completion_mask.shape
+    valid = completion_mask.bool()
+    if cfg.variant == "token":
+        factor = 1 + cfg.alpha * token_weights(signals.score, completion_mask)
+    else:
+        seq = sequence_scores(signals, completion_mask, cfg)
+        factor = (1 + cfg.alpha * seq).clamp(1 - cfg.clamp, 1 + cfg.clamp)[:, None].expand(B, C)
+    return torch.where(valid, factor, 1.0)
+
+
 def reweight(
     advantages: torch.Tensor, signals: DyCoSignals, completion_mask: torch.Tensor, cfg: DyCoConfig
 ) -> torch.Tensor:
-    """Per-token advantages `[B, C]` from `[B]` or `[B, C]` advantages.
+    """Per-token advantages `[B, C]` from `[B]` or `[B, C]` advantages: A~ = advantage_factor · A.
 
-    token:    A~_{i,t} = (1 + alpha·w_t)·A_{i,t}
-    sequence: A~_{i,t} = clamp(1 + alpha·S_i, 1 - c, 1 + c)·A_{i,t}
     Invalid (padding) positions pass through unchanged; alpha = 0 is the identity.
     """
     B, C = completion_mask.shape
@@ -61,11 +75,4 @@ def reweight(
     adv = torch.broadcast_to(adv, (B, C))
     if cfg.alpha == 0:
         return adv.clone()
-    valid = completion_mask.bool()
-    if cfg.variant == "token":
-        factor = 1 + cfg.alpha * token_weights(signals.score, completion_mask)
-    else:
-        seq = sequence_scores(signals, completion_mask, cfg)
-        factor = (1 + cfg.alpha * seq).clamp(1 - cfg.clamp, 1 + cfg.clamp)[:, None].expand(B, C)
-    factor = torch.where(valid, factor, 1.0)
-    return adv * factor.to(adv.dtype)
+    return adv * advantage_factor(signals, completion_mask, cfg).to(adv.dtype)

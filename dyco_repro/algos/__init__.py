@@ -1,0 +1,1 @@
+"""RLVR algorithms on TRL with DyCo-RL as a switch."""

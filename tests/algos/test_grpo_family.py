@@ -1,0 +1,170 @@
+"""DyCo on TRL's GRPOTrainer: stock behaviour at alpha = 0, reweighted advantages otherwise,
+the signal from the training forward itself (captured once, reused across iterations)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from datasets import Dataset
+from transformers import Qwen2_5_VLForConditionalGeneration
+from trl import GRPOConfig, GRPOTrainer
+
+from dyco_repro.algos.grpo_family import REWEIGHTED, DyCoGRPOTrainer
+from dyco_repro.dyco import DyCoConfig, capture, compute_signals, reweight
+from dyco_repro.tiny.batches import rollout_batch
+from dyco_repro.tiny.shapes import random_question, random_scene, render
+
+LOSSES = {  # the GRPO family as TRL configures it
+    "grpo": {"loss_type": "grpo"},
+    "dapo": {"loss_type": "dapo", "epsilon_high": 0.28},
+    "sapo": {"loss_type": "sapo"},
+    "gspo": {"loss_type": "grpo", "importance_sampling_level": "sequence"},
+}
+
+
+def exact_reward(completions, solution, **kwargs):
+    return [
+        float(s in (c if isinstance(c, str) else c[0]["content"])) for c, s in zip(completions, solution, strict=True)
+    ]
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    rng = random.Random(0)
+    rows = []
+    for _ in range(8):
+        shapes = random_scene(rng)
+        q = random_question(rng, shapes)
+        content = [{"type": "image"}, {"type": "text", "text": q.text}]
+        rows.append({"prompt": [{"role": "user", "content": content}], "image": render(shapes), "solution": q.answer})
+    return Dataset.from_list(rows)
+
+
+def make_trainer(cls, path, processor, dataset, tmp_path, loss="grpo", **kwargs):
+    torch.manual_seed(0)
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path)
+    extra = kwargs.pop("args", {})
+    args = GRPOConfig(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=8,
+        max_steps=2,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        beta=0.0,
+        **LOSSES[loss],
+        **extra,
+    )
+    return cls(
+        model=model, reward_funcs=[exact_reward], args=args, train_dataset=dataset, processing_class=processor, **kwargs
+    )
+
+
+@pytest.fixture(scope="module")
+def loss_inputs(tiny_processor):
+    """One training micro-batch as TRL's `_compute_loss` receives it."""
+    rng = random.Random(1)
+    prompts = [(render(random_scene(rng)), "How many red shapes are in the image?") for _ in range(4)]
+    inputs, P = rollout_batch(tiny_processor, prompts, [6, 3, 8, 5], seed=2)
+    return (
+        {
+            "prompt_ids": inputs["input_ids"][:, :P],
+            "prompt_mask": inputs["attention_mask"][:, :P],
+            "completion_ids": inputs["input_ids"][:, P:],
+            "completion_mask": inputs["attention_mask"][:, P:],
+            "pixel_values": inputs["pixel_values"],
+            "image_grid_thw": inputs["image_grid_thw"],
+            "num_images": [1] * 4,
+            "mm_token_type_ids": inputs["mm_token_type_ids"],
+            "advantages": torch.tensor([1.0, -0.5, 0.25, -0.75]),
+            "num_items_in_batch": inputs["attention_mask"][:, P:].sum().float(),
+        },
+        inputs,
+        P,
+    )
+
+
+def loss_and_grads(trainer, inputs):
+    trainer.model.zero_grad()
+    loss = trainer._compute_loss(trainer.model, dict(inputs))
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_alpha_zero_is_stock_trl(tiny_s_dir, tiny_processor, dataset, loss_inputs, tmp_path, loss):
+    inputs, _, _ = loss_inputs
+    stock = make_trainer(GRPOTrainer, tiny_s_dir, tiny_processor, dataset, tmp_path, loss)
+    ours = make_trainer(DyCoGRPOTrainer, tiny_s_dir, tiny_processor, dataset, tmp_path, loss, dyco=DyCoConfig(alpha=0))
+    want_loss, want_grads = loss_and_grads(stock, inputs)
+    got_loss, got_grads = loss_and_grads(ours, inputs)
+    assert torch.equal(got_loss, want_loss)
+    assert want_grads.keys() == got_grads.keys() and want_grads
+    for name in want_grads:
+        assert torch.equal(got_grads[name], want_grads[name]), name
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+@pytest.mark.parametrize("variant", ["token", "sequence"])
+def test_dyco_loss_is_stock_loss_on_reweighted_advantages(
+    tiny_s_dir, tiny_processor, dataset, loss_inputs, tmp_path, loss, variant
+):
+    inputs, model_inputs, P = loss_inputs
+    cfg = DyCoConfig(alpha=0.5, variant=variant, tau_txt=0.0)
+    ours = make_trainer(DyCoGRPOTrainer, tiny_s_dir, tiny_processor, dataset, tmp_path, loss, dyco=cfg)
+    stock = make_trainer(GRPOTrainer, tiny_s_dir, tiny_processor, dataset, tmp_path, loss)
+
+    rollout = dict(inputs)
+    ours.model.zero_grad()
+    got_loss = ours._compute_loss(ours.model, rollout)
+    got_loss.backward()
+    got_grads = {n: p.grad.clone() for n, p in ours.model.named_parameters() if p.grad is not None}
+
+    # The advantages the loss used are DyCo's reweighting of this batch's own signals ...
+    signals = compute_signals(stock.model, model_inputs, P, cfg)
+    assert (signals.role != 0).any(), "the check needs non-neutral tokens"
+    expected = reweight(inputs["advantages"], signals, inputs["completion_mask"], cfg)
+    # (the sequence variant z-scores over 4 completions, which magnifies last-bit differences)
+    torch.testing.assert_close(rollout[REWEIGHTED], expected, rtol=1e-3, atol=1e-4)
+    assert not torch.allclose(expected, inputs["advantages"][:, None].expand_as(expected))
+    # ... and the loss is TRL's stock loss on exactly those advantages.
+    want_loss, want_grads = loss_and_grads(stock, dict(inputs, advantages=rollout[REWEIGHTED]))
+    assert torch.equal(got_loss.detach(), want_loss)
+    for name in want_grads:
+        assert torch.equal(got_grads[name], want_grads[name]), name
+
+
+def test_signal_is_captured_once_per_rollout_and_reused(
+    tiny_s_dir, tiny_processor, dataset, loss_inputs, tmp_path, monkeypatch
+):
+    inputs, _, _ = loss_inputs
+    trainer = make_trainer(DyCoGRPOTrainer, tiny_s_dir, tiny_processor, dataset, tmp_path, dyco=DyCoConfig())
+    trainer.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    captures = []
+    real = capture.AttentionCapture._reduce
+    monkeypatch.setattr(capture.AttentionCapture, "_reduce", lambda self, p: captures.append(1) or real(self, p))
+    rollout = dict(inputs)
+    raw = rollout["advantages"].clone()
+    for _ in range(2):  # num_iterations = 2 over the same buffered rollout
+        trainer._compute_loss(trainer.model, rollout).backward()
+    assert len(captures) == 1
+    assert torch.equal(rollout["advantages"], raw), "the rollout buffer keeps the raw advantages"
+    assert rollout[REWEIGHTED].shape == inputs["completion_mask"].shape
+
+
+@pytest.mark.slow
+def test_training_logs_dyco_metrics(tiny_s_dir, tiny_processor, dataset, tmp_path):
+    trainer = make_trainer(
+        DyCoGRPOTrainer, tiny_s_dir, tiny_processor, dataset, tmp_path, dyco=DyCoConfig(), args={"logging_steps": 1}
+    )
+    trainer.train()
+    logged = [entry for entry in trainer.state.log_history if "dyco/visual_frac" in entry]
+    assert len(logged) == 2
+    for entry in logged:
+        fracs = entry["dyco/visual_frac"] + entry["dyco/textual_frac"] + entry["dyco/neutral_frac"]
+        assert fracs == pytest.approx(1.0, abs=1e-6)
+        assert entry["dyco/weight_min"] - 1e-6 <= entry["dyco/weight_mean"] <= entry["dyco/weight_max"] + 1e-6

@@ -76,3 +76,44 @@ class DyCoGRPOTrainer(GRPOTrainer):
             self._metrics[mode][name].append(self.accelerator.gather(value.detach()).nanmean().item())
         self._metrics[mode]["dyco/weight_min"].append(self.accelerator.gather(factor.min()).min().item())
         self._metrics[mode]["dyco/weight_max"].append(self.accelerator.gather(factor.max()).max().item())
+
+
+def grpo_family_args(algo: dict[str, Any], train: dict[str, Any], output_dir: str, seed: int, run_name: str):
+    """TRL's GRPOConfig from an `algo/*.yaml` of the GRPO family and the profile's `train` block."""
+    from trl import GRPOConfig
+
+    loss = {
+        k: algo[k]
+        for k in (
+            "loss_type",
+            "importance_sampling_level",
+            "beta",
+            "epsilon",
+            "epsilon_high",
+            "mask_truncated_completions",
+            "num_iterations",
+        )
+    }
+    loss.update({k: algo[k] for k in ("sapo_temperature_pos", "sapo_temperature_neg") if k in algo})
+    return GRPOConfig(
+        output_dir=output_dir,
+        run_name=run_name,
+        seed=seed,
+        report_to=[],
+        save_strategy="steps",
+        per_device_train_batch_size=train["per_device_train_batch_size"],
+        gradient_accumulation_steps=train["gradient_accumulation_steps"],
+        num_generations=train["num_generations"],
+        max_completion_length=train["max_completion_length"],
+        temperature=train["temperature"],
+        learning_rate=train["learning_rate"],
+        num_train_epochs=train["num_train_epochs"],
+        max_steps=train["max_steps"],
+        bf16=train["bf16"],
+        gradient_checkpointing=train["gradient_checkpointing"],
+        logging_steps=train["logging_steps"],
+        save_steps=train["save_steps"],
+        save_total_limit=train["save_total_limit"],
+        use_cpu=train["use_cpu"],
+        **loss,
+    )

@@ -1,0 +1,199 @@
+"""python -m dyco_repro.train algo=grpo model=qwen2_5_vl_3b method=dyco data=thinklite [profile=tiny]
+
+One training run: validate everything, then train -> checkpoint -> final HF model, tracked in
+MLflow. `resume=auto` (default) continues the run directory's last checkpoint. Bad input stops
+with one line and exit code 2 before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from .dyco import DyCoConfig
+
+
+class ConfigError(ValueError):
+    """A bad setting, reported as one line naming the fix."""
+
+
+@dataclass
+class RunPlan:
+    cfg: dict[str, Any]  # resolved config
+    model_path: Path
+    data_path: Path
+    image_root: Path | None
+    dyco: DyCoConfig
+    run_dir: Path
+
+
+def plan_run(cfg: DictConfig) -> RunPlan:
+    """Resolve paths and check every setting; raises ConfigError, writes nothing but tiny-world caches."""
+    from .algos import FAMILIES
+    from .data import get_reward_functions
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    if cfg.algo.trainer not in FAMILIES:
+        raise ConfigError(
+            f"algo={cfg.algo.name} uses trainer family {cfg.algo.trainer!r}, not one of {sorted(FAMILIES)}"
+        )
+    if cfg.resume not in ("auto", "never"):
+        raise ConfigError(f"resume={cfg.resume} is not valid; use resume=auto or resume=never")
+    try:
+        dyco = DyCoConfig(**resolved["dyco"])
+        get_reward_functions(list(cfg.rewards))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(str(err).splitlines()[0]) from err
+    _check_sizes(cfg.train)
+    return RunPlan(
+        cfg=resolved,
+        model_path=_model_path(cfg),
+        data_path=_data_path(cfg),
+        image_root=Path(cfg.data.image_root) if cfg.data.image_root else None,
+        dyco=dyco,
+        run_dir=Path(cfg.run_dir),
+    )
+
+
+def _check_sizes(train: DictConfig) -> None:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    batch = train.per_device_train_batch_size * train.gradient_accumulation_steps * world
+    if train.num_generations < 2:
+        raise ConfigError(f"train.num_generations={train.num_generations}: group-relative advantages need at least 2")
+    if train.per_device_train_batch_size < 1 or train.gradient_accumulation_steps < 1:
+        raise ConfigError("train.per_device_train_batch_size and train.gradient_accumulation_steps must be >= 1")
+    if batch % train.num_generations:
+        raise ConfigError(
+            f"train.num_generations={train.num_generations} must divide the global batch {batch} "
+            f"(per_device_train_batch_size {train.per_device_train_batch_size} x gradient_accumulation_steps "
+            f"{train.gradient_accumulation_steps} x {world} processes); change one of them"
+        )
+
+
+def _model_path(cfg: DictConfig) -> Path:
+    if cfg.model.tiny:
+        from .tiny import ensure_tiny_model
+
+        return ensure_tiny_model(cfg.model.tiny) if cfg.model.path is None else Path(cfg.model.path)
+    path = Path(str(cfg.model.path))
+    if not (path / "config.json").is_file():
+        raise ConfigError(
+            f"model {cfg.model.name}: no checkpoint at {path} (no config.json); put the HF checkpoint there "
+            f"or set model.path=/path/to/checkpoint (or $DYCO_MODEL_ROOT)"
+        )
+    if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
+        raise ConfigError(f"model {cfg.model.name}: {path} has a config but no weights (*.safetensors); download them")
+    return path
+
+
+def _data_path(cfg: DictConfig) -> Path:
+    if cfg.data.path is None and cfg.data.synthetic_n:
+        from .tiny import write_dataset
+        from .tiny.model import cache_dir
+
+        return write_dataset(cache_dir() / f"synthetic_n{cfg.data.synthetic_n}", cfg.data.synthetic_n) / "train.jsonl"
+    path = Path(str(cfg.data.path))
+    if not path.is_file():
+        raise ConfigError(f"data {cfg.data.name}: no file at {path}; set data.path=/path/to/train.jsonl")
+    return path
+
+
+def run(plan: RunPlan) -> Path:
+    """Train, checkpointing as configured; returns the final model directory."""
+    import mlflow
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from . import tracking
+    from .algos import FAMILIES
+    from .data import get_reward_functions, load_jsonl
+
+    cfg = plan.cfg
+    train, algo = cfg["train"], cfg["algo"]
+    data = load_jsonl(plan.data_path, plan.image_root, on_error=cfg["data"]["on_error"], limit=cfg["data"]["limit"])
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomic(plan.run_dir / "config.json", json.dumps(cfg, indent=2))
+
+    processor = AutoProcessor.from_pretrained(
+        plan.model_path, min_pixels=train["min_pixels"], max_pixels=train["max_pixels"], padding_side="left"
+    )
+    model = AutoModelForImageTextToText.from_pretrained(
+        plan.model_path, dtype=cfg["model"]["dtype"], attn_implementation=cfg["model"]["attn_implementation"]
+    )
+    trainer_cls, make_args = FAMILIES[algo["trainer"]]
+    checkpoints = plan.run_dir / "checkpoints"
+    args = make_args(algo, train, str(checkpoints), cfg["seed"], cfg["run_name"])
+    trainer = trainer_cls(
+        model=model,
+        reward_funcs=get_reward_functions(cfg["rewards"]),
+        args=args,
+        train_dataset=data.dataset,
+        processing_class=processor,
+        callbacks=[tracking.MlflowMetrics()],
+        dyco=plan.dyco,
+    )
+    last = get_last_checkpoint(str(checkpoints)) if cfg["resume"] == "auto" and checkpoints.is_dir() else None
+
+    tags = {
+        "algo": algo["name"],
+        "model": cfg["model"]["name"],
+        "method": cfg["method"]["name"],
+        "profile": cfg["profile"]["name"],
+        "config_hash": tracking.config_hash(cfg),
+    }
+    uri = tracking.tracking_uri(cfg["mlflow"]["tracking_uri"], cfg["output_root"])
+    with tracking.start_run(plan.run_dir, uri, cfg["mlflow"]["experiment"], cfg["run_name"], cfg, tags):
+        if data.skipped:
+            mlflow.log_metric("data/skipped_rows", data.skipped)
+        trainer.train(resume_from_checkpoint=last)
+        final = plan.run_dir / "final"
+        if trainer.is_world_process_zero():
+            _save_final(trainer, processor, final)
+            _write_atomic(
+                plan.run_dir / "done.json", json.dumps({"final": str(final), "steps": trainer.state.global_step})
+            )
+    return final
+
+
+def _save_final(trainer, processor, final: Path) -> None:
+    """The final model in HF format, atomically (a temp dir renamed into place)."""
+    tmp = Path(tempfile.mkdtemp(prefix=".final.", dir=final.parent))
+    try:
+        trainer.save_model(str(tmp))
+        processor.save_pretrained(str(tmp))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    from .data import DataError
+
+    try:
+        final = run(plan_run(cfg))
+    except (ConfigError, DataError) as err:
+        print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
+        sys.exit(2)
+    print(f"final model: {final}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""ThinkLite-VL JSONL loader: TRL-ready rows, whole-file validation with FILE:LINE messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from dyco_repro.data import FORMAT_INSTRUCTION, DataError, LoadedData, load_jsonl
+from dyco_repro.data.jsonl import SKIP_HINT
+from dyco_repro.tiny import write_dataset
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory) -> Path:
+    return write_dataset(tmp_path_factory.mktemp("synth") / "set", n=12, seed=5)
+
+
+def source_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def human(value: str) -> dict:
+    return {"from": "human", "value": value}
+
+
+def gpt(value: str) -> dict:
+    return {"from": "gpt", "value": value}
+
+
+@pytest.fixture
+def pngs(tmp_path) -> dict[str, tuple[int, int]]:
+    """Three distinguishable images of different sizes and modes in tmp_path/img/."""
+    (tmp_path / "img").mkdir()
+    specs = {"a.png": ((10, 20), "RGB"), "b.png": ((30, 16), "L"), "c.png": ((8, 8), "RGBA")}
+    for name, (size, mode) in specs.items():
+        Image.new(mode, size).save(tmp_path / "img" / name)
+    return {name: size for name, (size, _) in specs.items()}
+
+
+def write_lines(path: Path, lines: list) -> Path:
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+    return path
+
+
+def good(i: int, image: str = "img/a.png") -> dict:
+    return {"id": f"r{i}", "image": image, "conversations": [human(f"<image>\nQ{i}?"), gpt(str(i))]}
+
+
+# --- the synthetic set ------------------------------------------------------------------------------------------
+
+
+def test_synthetic_set_loads_as_trl_rows(synth):
+    loaded = load_jsonl(synth / "train.jsonl")
+    assert isinstance(loaded, LoadedData) and loaded.skipped == 0 and loaded.errors == []
+    ds = loaded.dataset
+    assert set(ds.column_names) == {"id", "prompt", "images", "solution"}
+    assert len(ds) == 12
+    src = source_rows(synth / "train.jsonl")
+    for row, raw in zip(ds, src, strict=True):
+        assert row["id"] == raw["id"]
+        assert row["solution"] == raw["conversations"][1]["value"]
+        [image] = row["images"]
+        assert isinstance(image, Image.Image) and image.mode == "RGB" and image.size == (112, 112)
+        [message] = row["prompt"]
+        assert message["role"] == "user"
+        kinds = [part["type"] for part in message["content"]]
+        assert kinds == ["image", "text"]
+        text = message["content"][1]["text"]
+        question = raw["conversations"][0]["value"].removeprefix("<image>\n")
+        assert text.startswith(question) and text.endswith(FORMAT_INSTRUCTION)
+        assert "<image>" not in text
+
+
+def test_prompt_is_what_trl_fills_with_images(synth):
+    """TRL's prepare_multimodal_messages puts the `images` column into the bare image parts, in order."""
+    from trl.data_utils import is_conversational, prepare_multimodal_messages
+
+    row = load_jsonl(synth / "train.jsonl").dataset[0]
+    assert is_conversational(row)
+    filled = prepare_multimodal_messages(row["prompt"], images=row["images"])
+    image_part = filled[0]["content"][0]
+    assert image_part["type"] == "image" and image_part["image"] is row["images"][0]
+
+
+def test_image_root_and_limit(synth, tmp_path):
+    moved = tmp_path / "elsewhere.jsonl"
+    moved.write_text((synth / "train.jsonl").read_text())
+    with pytest.raises(DataError, match="image not found"):
+        load_jsonl(moved)
+    loaded = load_jsonl(moved, image_root=synth, limit=5)
+    assert len(loaded.dataset) == 5
+    assert loaded.dataset["id"] == [r["id"] for r in source_rows(synth / "train.jsonl")[:5]]
+
+
+# --- multi-image rows and placeholders --------------------------------------------------------------------------
+
+
+def test_multi_image_rows_keep_placeholder_order(tmp_path, pngs):
+    rows = [
+        {"id": "m", "image": ["img/b.png", "img/a.png", "img/c.png"],
+         "conversations": [human("First <image> then <image>\nand <image> which?"), gpt("B")]},
+        {"image": "img/c.png", "conversations": [human("No placeholder here"), gpt("yes")]},
+        {"image": ["img/a.png", "img/b.png"], "conversations": [human("<image><image>Compare."), gpt("no")]},
+    ]  # fmt: skip
+    ds = load_jsonl(write_lines(tmp_path / "multi.jsonl", rows)).dataset
+    assert [[im.size for im in r["images"]] for r in ds] == [
+        [pngs["b.png"], pngs["a.png"], pngs["c.png"]],
+        [pngs["c.png"]],
+        [pngs["a.png"], pngs["b.png"]],
+    ]
+    assert all(im.mode == "RGB" for r in ds for im in r["images"])
+    parts = [[(p["type"], p["text"]) for p in r["prompt"][0]["content"]] for r in ds]
+    assert parts[0] == [
+        ("text", "First"), ("image", None), ("text", "then"), ("image", None),
+        ("text", "and"), ("image", None), ("text", f"which?\n{FORMAT_INSTRUCTION}"),
+    ]  # fmt: skip
+    assert parts[1] == [("image", None), ("text", f"No placeholder here\n{FORMAT_INSTRUCTION}")]
+    assert parts[2] == [("image", None), ("image", None), ("text", f"Compare.\n{FORMAT_INSTRUCTION}")]
+    assert ds["id"] == ["m", "multi-2", "multi-3"]
+
+
+# --- bad input --------------------------------------------------------------------------------------------------
+
+
+def two_images(i: int) -> dict:
+    return {"image": ["img/a.png", "img/b.png"], "conversations": [human("<image> Which is larger?"), gpt("A")]}
+
+
+BAD_LINE_3 = {
+    "malformed JSON": ('{"image": "img/a.png", "conversations": [', "malformed JSON"),
+    "not an object": ("[1, 2]", "expected a JSON object"),
+    "missing conversations": ({"id": "x", "image": "img/a.png"}, 'missing key "conversations"'),
+    "missing image key": ({"conversations": [human("<image>q"), gpt("1")]}, 'missing key "image"'),
+    "ill-typed image": ({"image": 7, "conversations": [human("<image>q"), gpt("1")]}, '"image" must be'),
+    "ill-typed turns": ({"image": "img/a.png", "conversations": [{"from": "human"}]}, '"conversations" must be'),
+    "no human turn": ({"image": "img/a.png", "conversations": [gpt("1")]}, "no human turn"),
+    "no gpt turn": ({"image": "img/a.png", "conversations": [human("<image>q")]}, "no gpt turn"),
+    "placeholder mismatch": (two_images(3), "1 <image> placeholders in the human turn but 2 images"),
+    "too many placeholders": (
+        {"image": "img/a.png", "conversations": [human("<image><image>q"), gpt("1")]},
+        "2 <image> placeholders in the human turn but 1 images",
+    ),
+    "missing image file": (good(3, image="img/nope.png"), "image not found"),
+    "unreadable image": (good(3, image="img/broken.png"), "unreadable image"),
+}
+
+
+@pytest.fixture
+def bad_file(tmp_path, pngs, request):
+    (tmp_path / "img" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not a png")
+    bad, _ = BAD_LINE_3[request.param]
+    return write_lines(tmp_path / "train.jsonl", [good(1), good(2), bad, good(4), good(5)]), request.param
+
+
+@pytest.mark.parametrize("bad_file", list(BAD_LINE_3), indirect=True)
+def test_bad_row_raises_with_file_and_line(bad_file):
+    path, case = bad_file
+    with pytest.raises(DataError) as info:
+        load_jsonl(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:3: ")
+    assert BAD_LINE_3[case][1] in message
+    assert "; " in message.removeprefix(f"{path}:3: ")  # what is wrong; how to fix
+    assert message.endswith(SKIP_HINT) and "more bad rows" not in message
+    assert "\n" not in message
+    assert info.value.errors == [message.removesuffix(f"; {SKIP_HINT}")]
+
+
+@pytest.mark.parametrize("bad_file", list(BAD_LINE_3), indirect=True)
+def test_bad_row_is_skipped_and_counted(bad_file):
+    path, case = bad_file
+    loaded = load_jsonl(path, on_error="skip")
+    assert loaded.skipped == 1
+    assert len(loaded.errors) == 1 and loaded.errors[0].startswith(f"{path}:3: ")
+    assert BAD_LINE_3[case][1] in loaded.errors[0]
+    assert loaded.dataset["id"] == ["r1", "r2", "r4", "r5"]
+
+
+def test_every_bad_row_is_reported_and_counted(tmp_path, pngs):
+    lines = [good(1), "{oops", "", good(4), two_images(5), good(6, image="img/nope.png"), good(7)]
+    path = write_lines(tmp_path / "mixed.jsonl", lines)
+    with pytest.raises(DataError, match=rf"^{path}:2: malformed JSON.*\(and 2 more bad rows\); {SKIP_HINT}$") as info:
+        load_jsonl(path)
+    assert [e.split(": ")[0] for e in info.value.errors] == [f"{path}:2", f"{path}:5", f"{path}:6"]
+
+    loaded = load_jsonl(path, on_error="skip")
+    assert loaded.skipped == 3 and loaded.errors == info.value.errors
+    assert loaded.dataset["id"] == ["r1", "r4", "r7"]
+    assert loaded.dataset["solution"] == ["1", "4", "7"]
+
+
+def test_empty_file_and_no_valid_rows(tmp_path, pngs):
+    for content in ("", "\n  \n"):
+        path = tmp_path / "empty.jsonl"
+        path.write_text(content)
+        for on_error in ("raise", "skip"):
+            with pytest.raises(DataError, match=rf"^{path}: no rows"):
+                load_jsonl(path, on_error=on_error)
+    path = write_lines(tmp_path / "allbad.jsonl", ["{", good(2, image="img/nope.png")])
+    with pytest.raises(DataError, match=rf"^{path}: no valid rows \(2 bad, first: {path}:1: malformed JSON"):
+        load_jsonl(path, on_error="skip")
+
+
+def test_missing_file_names_path_and_override(tmp_path):
+    path = tmp_path / "nowhere" / "train.jsonl"
+    with pytest.raises(DataError, match=r"not found; set data\.path=") as info:
+        load_jsonl(path)
+    assert str(info.value).startswith(f"{path}: ")
+    with pytest.raises(DataError, match="is a directory"):
+        load_jsonl(tmp_path)
+
+
+def test_bad_arguments(synth):
+    with pytest.raises(ValueError, match="on_error='ignore'") as info:
+        load_jsonl(synth / "train.jsonl", on_error="ignore")
+    assert not isinstance(info.value, DataError)
+    with pytest.raises(ValueError, match="limit=0"):
+        load_jsonl(synth / "train.jsonl", limit=0)
+    with pytest.raises(DataError, match="image root not found"):
+        load_jsonl(synth / "train.jsonl", image_root=synth / "missing")

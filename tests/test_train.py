@@ -1,0 +1,105 @@
+"""python -m dyco_repro.train: the GRPO family x baseline/DyCo on the tiny world, MLflow, resume,
+bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+from hydra import compose, initialize_config_dir
+
+from dyco_repro.train import ConfigError, plan_run, run
+
+CONF = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+def config(tmp_path, *overrides):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose("config", overrides=["profile=tiny", f"output_root={tmp_path}", *overrides])
+
+
+def runs(tmp_path):
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return mlflow.search_runs(experiment_names=["dyco-repro"], output_format="list")
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["train.num_generations=3"], "must divide the global batch"),
+        (["train.num_generations=1"], "at least 2"),
+        (["data.path=/nonexistent/train.jsonl"], "set data.path="),
+        (["model=qwen2_5_vl_7b"], "set model.path="),
+        (["dyco.variant=tokens"], "dyco.variant"),
+        (["dyco.alpha=-1"], "alpha"),
+        (["rewards=[accuracy,speed]"], "unknown reward"),
+        (["resume=maybe"], "resume=auto"),
+    ],
+)
+def test_bad_settings_fail_before_anything_is_written(tmp_path, overrides, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        plan_run(config(tmp_path / "out", *overrides))
+    assert not (tmp_path / "out").exists()
+
+
+def test_model_without_weights_is_refused(tmp_path):
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "config.json").write_text("{}")
+    with pytest.raises(ConfigError, match="no weights"):
+        plan_run(config(tmp_path / "out", "model=qwen2_5_vl_3b", f"model.path={tmp_path / 'ckpt'}"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["grpo", "dapo", "gspo", "sapo"])
+@pytest.mark.parametrize("method", ["baseline", "dyco"])
+def test_every_grpo_family_algo_trains_and_logs(tmp_path, algo, method):
+    # The random tiny model never stops within max_completion_length; DAPO would mask every token.
+    unmask = ["algo.mask_truncated_completions=false"] if algo == "dapo" else []
+    final = run(plan_run(config(tmp_path, f"algo={algo}", f"method={method}", "train.max_steps=2", *unmask)))
+    assert (final / "config.json").is_file() and (final / "model.safetensors").is_file()
+    assert (final / "preprocessor_config.json").is_file() or (final / "processor_config.json").is_file()
+    (logged,) = runs(tmp_path)
+    assert logged.data.tags["algo"] == algo and logged.data.tags["method"] == method
+    assert logged.data.params["algo.loss_type"] and logged.data.params["dyco.alpha"] == (
+        "0.0" if method == "baseline" else "0.2"
+    )
+    history = mlflow.MlflowClient().get_metric_history(logged.info.run_id, "reward")
+    assert [m.step for m in history] == [1, 2]
+    has_dyco = "dyco/visual_frac" in logged.data.metrics
+    assert has_dyco == (method == "dyco")
+
+
+@pytest.mark.slow
+def test_resume_continues_from_the_last_checkpoint(tmp_path):
+    first = plan_run(config(tmp_path, "train.max_steps=2", "train.save_steps=2"))
+    run(first)
+    run_id = (first.run_dir / "mlflow_run_id").read_text()
+    second = plan_run(config(tmp_path, "train.max_steps=4", "train.save_steps=2"))
+    run(second)
+    state = json.loads((second.run_dir / "checkpoints" / "checkpoint-4" / "trainer_state.json").read_text())
+    steps = [entry["step"] for entry in state["log_history"] if "loss" in entry]
+    assert steps == [1, 2, 3, 4]  # steps 1-2 carried over from the first run's checkpoint, not retrained
+    (logged,) = runs(tmp_path)
+    assert logged.info.run_id == run_id
+    assert [m.step for m in mlflow.MlflowClient().get_metric_history(run_id, "reward")] == [1, 2, 3, 4]
+    assert json.loads((second.run_dir / "done.json").read_text())["steps"] == 4
+
+
+@pytest.mark.slow
+def test_cli_bad_input_is_one_line(tmp_path):
+    cmd = [
+        sys.executable,
+        "-m",
+        "dyco_repro.train",
+        "profile=tiny",
+        f"output_root={tmp_path / 'out'}",
+        "train.num_generations=3",
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("error: train.num_generations=3")
+    assert not (tmp_path / "out").exists()

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import sys
-import tempfile
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,14 +150,22 @@ def run(plan: RunPlan) -> Path:
         "profile": cfg["profile"]["name"],
         "config_hash": tracking.config_hash(cfg),
     }
+    main_process = trainer.accelerator.is_main_process
     uri = tracking.tracking_uri(cfg["mlflow"]["tracking_uri"], cfg["output_root"])
-    with tracking.start_run(plan.run_dir, uri, cfg["mlflow"]["experiment"], cfg["run_name"], cfg, tags):
-        if data.skipped:
-            mlflow.log_metric("data/skipped_rows", data.skipped)
+    tracked = (
+        tracking.start_run(plan.run_dir, uri, cfg["mlflow"]["experiment"], cfg["run_name"], cfg, tags)
+        if main_process
+        else nullcontext()
+    )
+    with tracked:
+        if main_process:
+            mlflow.set_tag("world_size", trainer.accelerator.num_processes)
+            if data.skipped:
+                mlflow.log_metric("data/skipped_rows", data.skipped)
         trainer.train(resume_from_checkpoint=last)
         final = plan.run_dir / "final"
-        if trainer.is_world_process_zero():
-            _save_final(trainer, processor, final)
+        _save_final(trainer, processor, final)
+        if main_process:
             _write_atomic(
                 plan.run_dir / "done.json", json.dumps({"final": str(final), "steps": trainer.state.global_step})
             )
@@ -165,16 +173,22 @@ def run(plan: RunPlan) -> Path:
 
 
 def _save_final(trainer, processor, final: Path) -> None:
-    """The final model in HF format, atomically (a temp dir renamed into place)."""
-    tmp = Path(tempfile.mkdtemp(prefix=".final.", dir=final.parent))
-    try:
-        trainer.save_model(str(tmp))
+    """The final model in HF format, atomically (written aside, renamed into place).
+
+    Every process takes part (ZeRO-3 gathers the sharded weights); the main one writes.
+    """
+    accelerator = trainer.accelerator
+    tmp = final.with_name(f".{final.name}.tmp")
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    trainer.save_model(str(tmp))
+    if accelerator.is_main_process:
         processor.save_pretrained(str(tmp))
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -192,7 +206,8 @@ def main(cfg: DictConfig) -> None:
     except (ConfigError, DataError) as err:
         print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
-    print(f"final model: {final}")
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"final model: {final}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from filelock import FileLock
+
 from .shapes import random_question, random_scene, render
 
 MANIFEST = "synthetic_manifest.json"
@@ -44,6 +46,12 @@ def write_dataset(out: str | Path, n: int, seed: int = 0) -> Path:
     if n <= 0:
         raise ValueError(f"--n {n}: the dataset needs at least one sample")
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{out}.lock"):  # concurrent processes (ranks, sweep cells) build it once
+        return _write_dataset(out, n, seed)
+
+
+def _write_dataset(out: Path, n: int, seed: int) -> Path:
     manifest = {"n": n, "seed": seed, "file": DATA_FILE}
     if out.exists():
         try:

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from filelock import FileLock
 
 from ..compat import ensure_torchvision_importable
 
@@ -133,8 +134,10 @@ def cache_dir() -> Path:
 
 
 def ensure_tiny_model(size: str, root: str | Path | None = None, seed: int = 0) -> Path:
-    """Path of the cached tiny checkpoint, building it on first use."""
+    """Path of the cached tiny checkpoint, building it on first use (one builder at a time)."""
     out = Path(root or cache_dir()) / f"tiny_{size}_seed{seed}"
-    if not is_built(out, size, seed):
-        build_tiny_model(size, out, seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{out}.lock"):
+        if not is_built(out, size, seed):
+            build_tiny_model(size, out, seed)
     return out

@@ -1,6 +1,7 @@
 """Performance measurements, side by side in one process, reported as ratios.
 
     python -m dyco_repro.bench signal [--shapes tiny,mid] [--repeats N] [--device cpu|cuda]
+    python -m dyco_repro.bench train [--algos grpo,dapo,gspo,sapo] [--steps N] [--blocks N]
 
 `signal` times, on the same inputs and weights:
   (a) a plain forward over prompt + completion (the model's default attention, sdpa);
@@ -273,6 +274,61 @@ def bench_signal(shape_name: str, device: str, dtype: str, repeats: int) -> dict
     }
 
 
+def bench_train(algos: list[str], steps: int, blocks: int) -> dict[str, dict[str, float]]:
+    """Median optimizer-step time (generation + loss + backward) of baseline vs DyCo per algorithm.
+
+    Both run the real `python -m dyco_repro.train` trainer on the tiny world, same seed and data,
+    in alternating blocks (ABBA); the first step of each block is warm-up and not counted.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    from .train import build_trainer, load_data, plan_run
+
+    conf = str(Path(__file__).resolve().parents[1] / "conf")
+    results = {}
+    with tempfile.TemporaryDirectory() as out, initialize_config_dir(config_dir=conf, version_base="1.3"):
+        for algo in algos:
+            times: dict[str, list[float]] = {"baseline": [], "dyco": []}
+            for block in range(blocks):
+                for method in ("baseline", "dyco") if block % 2 == 0 else ("dyco", "baseline"):
+                    overrides = [
+                        "profile=tiny",
+                        f"algo={algo}",
+                        f"method={method}",
+                        f"output_root={out}",
+                        f"train.max_steps={steps + 1}",
+                        "train.logging_steps=1",
+                        "train.save_steps=1000000",
+                    ]
+                    plan = plan_run(compose("config", overrides=overrides))
+                    trainer, _ = build_trainer(plan, load_data(plan))
+                    trainer.train()
+                    logged = [e["step_time"] for e in trainer.state.log_history if "step_time" in e]
+                    times[method] += logged[1:]
+            base, dyco = statistics.median(times["baseline"]), statistics.median(times["dyco"])
+            results[algo] = {
+                "baseline_step_s": round(base, 5),
+                "dyco_step_s": round(dyco, 5),
+                "ratio": round(dyco / base, 4),
+            }
+    return results
+
+
+def print_train_table(results: dict[str, dict[str, float]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Training step: baseline vs DyCo (median s, tiny world)")
+    for column in ("algo", "baseline s", "dyco s", "ratio"):
+        table.add_column(column, justify="right")
+    for algo, r in results.items():
+        table.add_row(algo, f"{r['baseline_step_s']:.4f}", f"{r['dyco_step_s']:.4f}", f"{r['ratio']:.3f}")
+    Console(stderr=True).print(table)
+
+
 def print_table(results: dict[str, dict[str, float]]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -313,7 +369,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     signal.add_argument("--dtype", default=None, help="float32 on CPU, bfloat16 on CUDA by default")
     signal.add_argument("--repeats", type=int, default=5)
+    train = sub.add_parser("train", help="baseline vs DyCo training-step time per algorithm (tiny world)")
+    train.add_argument("--algos", default="grpo,dapo,gspo,sapo", help="comma-separated algo config names")
+    train.add_argument("--steps", type=int, default=6, help="measured steps per block")
+    train.add_argument("--blocks", type=int, default=4, help="alternating baseline/DyCo blocks (ABBA)")
     args = parser.parse_args(argv)
+    if args.command == "train":
+        return _main_train(parser, args)
 
     shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
     unknown = [s for s in shapes if s not in SHAPES]
@@ -334,6 +396,22 @@ def main(argv: list[str] | None = None) -> int:
     print_table(results)
     headline = results[shapes[-1]]
     print(json.dumps({"shape": shapes[-1], "device": args.device, "dtype": dtype, **headline, "shapes": results}))
+    return 0
+
+
+def _main_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    available = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "algo").glob("*.yaml"))
+    algos = [a.strip() for a in args.algos.split(",") if a.strip()]
+    unknown = [a for a in algos if a not in available]
+    if unknown or not algos:
+        parser.error(f"unknown algo(s) {unknown}; choose from {available}")
+    if args.steps < 1 or args.blocks < 1:
+        parser.error("--steps and --blocks must be at least 1")
+    results = bench_train(algos, args.steps, args.blocks)
+    print_train_table(results)
+    print(json.dumps(results))
     return 0
 
 

@@ -107,22 +107,15 @@ def _data_path(cfg: DictConfig) -> Path:
     return path
 
 
-def run(plan: RunPlan) -> Path:
-    """Train, checkpointing as configured; returns the final model directory."""
-    import mlflow
+def build_trainer(plan: RunPlan, data, callbacks=()):
+    """The configured TRL trainer (DyCo switched by plan.dyco) and its processor."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
-    from transformers.trainer_utils import get_last_checkpoint
 
-    from . import tracking
     from .algos import FAMILIES
-    from .data import get_reward_functions, load_jsonl
+    from .data import get_reward_functions
 
     cfg = plan.cfg
     train, algo = cfg["train"], cfg["algo"]
-    data = load_jsonl(plan.data_path, plan.image_root, on_error=cfg["data"]["on_error"], limit=cfg["data"]["limit"])
-    plan.run_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(plan.run_dir / "config.json", json.dumps(cfg, indent=2))
-
     processor = AutoProcessor.from_pretrained(
         plan.model_path, min_pixels=train["min_pixels"], max_pixels=train["max_pixels"], padding_side="left"
     )
@@ -130,17 +123,40 @@ def run(plan: RunPlan) -> Path:
         plan.model_path, dtype=cfg["model"]["dtype"], attn_implementation=cfg["model"]["attn_implementation"]
     )
     trainer_cls, make_args = FAMILIES[algo["trainer"]]
-    checkpoints = plan.run_dir / "checkpoints"
-    args = make_args(algo, train, str(checkpoints), cfg["seed"], cfg["run_name"])
+    args = make_args(algo, train, str(plan.run_dir / "checkpoints"), cfg["seed"], cfg["run_name"])
     trainer = trainer_cls(
         model=model,
         reward_funcs=get_reward_functions(cfg["rewards"]),
         args=args,
         train_dataset=data.dataset,
         processing_class=processor,
-        callbacks=[tracking.MlflowMetrics()],
+        callbacks=list(callbacks),
         dyco=plan.dyco,
     )
+    return trainer, processor
+
+
+def load_data(plan: RunPlan):
+    from .data import load_jsonl
+
+    data_cfg = plan.cfg["data"]
+    return load_jsonl(plan.data_path, plan.image_root, on_error=data_cfg["on_error"], limit=data_cfg["limit"])
+
+
+def run(plan: RunPlan) -> Path:
+    """Train, checkpointing as configured; returns the final model directory."""
+    import mlflow
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from . import tracking
+
+    cfg = plan.cfg
+    algo = cfg["algo"]
+    data = load_data(plan)
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomic(plan.run_dir / "config.json", json.dumps(cfg, indent=2))
+    trainer, processor = build_trainer(plan, data, callbacks=[tracking.MlflowMetrics()])
+    checkpoints = plan.run_dir / "checkpoints"
     last = get_last_checkpoint(str(checkpoints)) if cfg["resume"] == "auto" and checkpoints.is_dir() else None
 
     tags = {

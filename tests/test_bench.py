@@ -53,3 +53,24 @@ def test_signal_bench_bad_input(args, message):
     result = bench(*args)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_train_bench_reports_each_algorithm():
+    result = bench("train", "--algos", "grpo", "--steps", "1", "--blocks", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(report) == {"grpo"}
+    grpo = report["grpo"]
+    assert grpo["baseline_step_s"] > 0 and grpo["dyco_step_s"] > 0
+    assert grpo["ratio"] == pytest.approx(grpo["dyco_step_s"] / grpo["baseline_step_s"], rel=1e-2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args,message", [(["train", "--algos", "ppo2"], "unknown algo"), (["train", "--steps", "0"], "at least 1")]
+)
+def test_train_bench_bad_input(args, message):
+    result = bench(*args)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr

@@ -213,6 +213,19 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+GROUPS = ("algo", "model", "method", "data", "profile")
+
+
+def check_group_choices(overrides: list[str]) -> None:
+    """Unknown `group=option` overrides as one line (Hydra would list them over several)."""
+    for override in overrides:
+        group, sep, option = override.lstrip("+~").partition("=")
+        if sep and group in GROUPS and not (CONF_DIR / group / f"{option}.yaml").is_file():
+            choices = ", ".join(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))
+            raise ConfigError(f"unknown {group} {option!r}; choose from {choices} (conf/{group}/)")
+
+
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     from .data import DataError
@@ -227,4 +240,9 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    try:
+        check_group_choices(sys.argv[1:])
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
     main()

@@ -90,16 +90,18 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_bad_input_is_one_line(tmp_path):
-    cmd = [
-        sys.executable,
-        "-m",
-        "dyco_repro.train",
-        "profile=tiny",
-        f"output_root={tmp_path / 'out'}",
-        "train.num_generations=3",
-    ]
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("train.num_generations=3", "error: train.num_generations=3"),
+        ("algo=ppo2", "error: unknown algo 'ppo2'; choose from"),
+        ("model=qwen3", "error: unknown model 'qwen3'; choose from"),
+        ("method=dyco2", "error: unknown method 'dyco2'; choose from"),
+    ],
+)
+def test_cli_bad_input_is_one_line(tmp_path, override, message):
+    cmd = [sys.executable, "-m", "dyco_repro.train", "profile=tiny", f"output_root={tmp_path / 'out'}", override]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("error: train.num_generations=3")
+    assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith(message), result.stderr
     assert not (tmp_path / "out").exists()

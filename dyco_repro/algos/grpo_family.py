@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from trl import GRPOTrainer
 
-from ..dyco import DyCoConfig, advantage_factor, capture_attention, reweight
-from ..dyco.signals import NEUTRAL, TEXTUAL, VISUAL, DyCoSignals
+from ..dyco import DyCoConfig, capture_attention, reweight
+from .dyco_metrics import DyCoMetricsMixin
 
 REWEIGHTED = "dyco_advantages"  # key under which a rollout keeps its reweighted advantages
 
 
-class DyCoGRPOTrainer(GRPOTrainer):
+class DyCoGRPOTrainer(DyCoMetricsMixin, GRPOTrainer):
     def __init__(self, *args: Any, dyco: DyCoConfig | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.dyco = dyco if dyco is not None else DyCoConfig(alpha=0.0)
@@ -57,25 +56,6 @@ class DyCoGRPOTrainer(GRPOTrainer):
         batch["advantages"] = reweight(batch["advantages"], signals, completion_mask, self.dyco)
         self._log_dyco(signals, completion_mask)
         return out
-
-    def _log_dyco(self, signals: DyCoSignals, completion_mask: torch.Tensor) -> None:
-        """Role fractions, mean ~r_vis and the advantage multiplier, over valid completion tokens."""
-        valid = completion_mask.bool()
-        if not valid.any():
-            return
-        factor = advantage_factor(signals, completion_mask, self.dyco)[valid]
-        stats = {
-            "dyco/visual_frac": (signals.role[valid] == VISUAL).float().mean(),
-            "dyco/textual_frac": (signals.role[valid] == TEXTUAL).float().mean(),
-            "dyco/neutral_frac": (signals.role[valid] == NEUTRAL).float().mean(),
-            "dyco/r_vis_mean": signals.r_vis[valid].mean(),
-            "dyco/weight_mean": factor.mean(),
-        }
-        mode = "train" if self.model.training else "eval"
-        for name, value in stats.items():
-            self._metrics[mode][name].append(self.accelerator.gather(value.detach()).nanmean().item())
-        self._metrics[mode]["dyco/weight_min"].append(self.accelerator.gather(factor.min()).min().item())
-        self._metrics[mode]["dyco/weight_max"].append(self.accelerator.gather(factor.max()).max().item())
 
 
 def grpo_family_args(algo: dict[str, Any], train: dict[str, Any], output_dir: str, seed: int, run_name: str):

@@ -80,10 +80,11 @@ def _check_sizes(train: DictConfig) -> None:
 
 
 def _model_path(cfg: DictConfig) -> Path:
-    if cfg.model.tiny:
+    if cfg.model.tiny and cfg.model.path is None:
         from .tiny import ensure_tiny_model
+        from .tiny.warmstart import ensure_warm_start
 
-        return ensure_tiny_model(cfg.model.tiny) if cfg.model.path is None else Path(cfg.model.path)
+        return ensure_warm_start(cfg.model.tiny) if cfg.model.warm_start else ensure_tiny_model(cfg.model.tiny)
     path = Path(str(cfg.model.path))
     if not (path / "config.json").is_file():
         raise ConfigError(

@@ -1,12 +1,14 @@
-"""python -m dyco_repro.tiny build --size s|m --out DIR | data --out DIR --n N"""
+"""python -m dyco_repro.tiny build --size s|m --out DIR | data --out DIR --n N | warmstart --size s|m [--out DIR]"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .data import write_dataset
-from .model import SIZES, build_tiny_model, is_built
+from .model import SIZES, build_tiny_model, ensure_tiny_model, is_built
+from .warmstart import build_warm_start, is_warm_started, warm_start_dir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     data.add_argument("--out", required=True)
     data.add_argument("--n", type=int, required=True)
     data.add_argument("--seed", type=int, default=0)
+    warm = sub.add_parser("warmstart", help="SFT-warm-start a tiny checkpoint on the reward format (cached)")
+    warm.add_argument("--size", required=True, choices=sorted(SIZES))
+    warm.add_argument("--out", help="checkpoint directory (default: the cached tiny_<size>_seed<seed>_sft)")
+    warm.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
     try:
@@ -30,6 +36,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"built tiny-{args.size} (seed {args.seed}) at {build_tiny_model(args.size, args.out, args.seed)}"
                 )
+        elif args.command == "warmstart":
+            what = f"warm-started tiny-{args.size} (seed {args.seed})"
+            base = ensure_tiny_model(args.size, seed=args.seed)
+            out = Path(args.out) if args.out else warm_start_dir(args.size, seed=args.seed)
+            if is_warm_started(out, base, args.size, args.seed):
+                print(f"{out}: {what} already built")
+            else:
+                print(f"built {what} at {build_warm_start(base, out, args.size, args.seed)}")
         else:
             path = write_dataset(args.out, args.n, args.seed)
             print(f"{args.n} synthetic samples at {path / 'train.jsonl'}")

@@ -1,0 +1,129 @@
+"""The supervised warm start: reward-format targets on the RL prompts, cached, and a policy that earns rewards."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+
+import pytest
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+from dyco_repro.data import FORMAT_INSTRUCTION, accuracy_reward, format_reward, load_jsonl
+from dyco_repro.tiny import ensure_tiny_model, write_dataset
+from dyco_repro.tiny import warmstart as ws
+from dyco_repro.tiny.__main__ import main
+from dyco_repro.tiny.shapes import random_question, random_scene
+
+CHEAP = ws.WarmStartRecipe(n_samples=8, max_steps=2, batch_size=4)
+
+
+def digest(path) -> str:
+    return hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()
+
+
+def test_targets_are_rewarded_and_fit_the_rl_completion_budget(tiny_processor):
+    rng = random.Random(0)
+    tok = tiny_processor.tokenizer
+    questions = [random_question(rng, random_scene(rng)) for _ in range(300)]
+    assert {q.kind for q in questions} == {"count_color", "count_kind", "compare", "total", "largest_color"}
+    for q in questions:
+        reasoning = ws.reasoning_for(q.text)
+        assert reasoning != ws._FALLBACK_REASONING, f"no reasoning template for {q.text!r}"
+        target = ws.target_completion(q.text, q.answer)
+        assert format_reward([target]) == [1.0] and accuracy_reward([target], solution=[q.answer]) == [1.0]
+        n_tokens = len(tok(target + "<|im_end|>")["input_ids"])
+        assert n_tokens <= ws.RL_MAX_COMPLETION_TOKENS, f"{target!r}: {n_tokens} tokens with the EOS"
+    assert ws.reasoning_for("Why?") == ws._FALLBACK_REASONING
+
+
+def test_sft_rows_are_the_rl_rows_plus_a_reward_format_completion(tmp_path):
+    rows = ws.sft_dataset(tmp_path / "sft", n=6, seed=5)
+    rl = load_jsonl(write_dataset(tmp_path / "rl", n=6, seed=5) / "train.jsonl").dataset
+    assert rows.column_names == ["prompt", "completion", "images"]
+    assert rows["prompt"] == rl["prompt"]
+    for row, solution in zip(rows, rl["solution"], strict=True):
+        assert ws.prompt_text(row["prompt"]).endswith(FORMAT_INSTRUCTION)
+        assert row["prompt"][0]["content"][0]["type"] == "image" and len(row["images"]) == 1
+        (message,) = row["completion"]
+        assert message["role"] == "assistant"
+        assert format_reward([message["content"]]) == [1.0]
+        assert accuracy_reward([message["content"]], solution=[solution]) == [1.0]
+
+
+def test_cheap_recipe_builds_deterministically_and_rebuilds_when_the_recipe_changes(tmp_path):
+    first = ws.ensure_warm_start("s", root=tmp_path / "a", recipe=CHEAP)
+    again = ws.ensure_warm_start("s", root=tmp_path / "b", recipe=CHEAP)
+    assert first.name == "tiny_s_seed0_sft"
+    assert digest(first) == digest(again), "same seed and recipe, same weights"
+    assert digest(first) != digest(ensure_tiny_model("s", root=tmp_path / "a")), "training changed the weights"
+    assert not [p for p in first.parent.iterdir() if p.name.startswith(".")], "no temp dirs left behind"
+
+    other = dataclasses.replace(CHEAP, max_steps=3)
+    base = ensure_tiny_model("s", root=tmp_path / "a")
+    assert ws.is_warm_started(first, base, "s", 0, CHEAP)
+    assert not ws.is_warm_started(first, base, "s", 0, other)
+    assert ws.ensure_warm_start("s", root=tmp_path / "a", recipe=other) == first
+    assert json.loads((first / ws.MANIFEST).read_text())["recipe"]["max_steps"] == 3
+    assert digest(first) != digest(again)
+
+
+def test_unknown_size_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="unknown tiny size"):
+        ws.ensure_warm_start("xl", root=tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_refuses_to_overwrite_something_else(tmp_path, tiny_s_dir, capsys):
+    (tmp_path / "keep.txt").write_text("mine")
+    assert main(["warmstart", "--size", "s", "--out", str(tmp_path)]) == 2
+    assert "not a warm-started checkpoint" in capsys.readouterr().err
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+@pytest.fixture(scope="module")
+def warm_dir():
+    return ws.ensure_warm_start("s")  # the default recipe, cached in the repo's .cache (conftest)
+
+
+@pytest.mark.slow
+def test_warm_start_reloads_offline_with_a_left_padding_processor(warm_dir, tiny_s_dir, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    processor = AutoProcessor.from_pretrained(warm_dir)
+    model = AutoModelForImageTextToText.from_pretrained(warm_dir)
+    assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
+    assert processor.tokenizer.padding_side == "left"
+    assert (warm_dir / "tokenizer.json").read_bytes() == (tiny_s_dir / "tokenizer.json").read_bytes()
+    assert (
+        model.config.to_dict()["text_config"]
+        == AutoModelForImageTextToText.from_pretrained(tiny_s_dir).config.to_dict()["text_config"]
+    )
+    assert not (warm_dir / "training_args.bin").exists()
+
+
+@pytest.mark.slow
+def test_warm_start_is_cached(warm_dir, monkeypatch, capsys):
+    before = (warm_dir / "model.safetensors").stat().st_mtime_ns
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached warm start was retrained")
+
+    monkeypatch.setattr(ws, "build_warm_start", no_training)
+    assert ws.ensure_warm_start("s") == warm_dir
+    assert (warm_dir / "model.safetensors").stat().st_mtime_ns == before
+    monkeypatch.setattr("dyco_repro.tiny.__main__.build_warm_start", no_training)
+    assert main(["warmstart", "--size", "s"]) == 0
+    assert "already built" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_warm_start_earns_rewards_the_random_model_does_not(warm_dir, tiny_s_dir):
+    """Held-out prompts (a seed neither the warm start nor RL trains on), scored by the RL reward functions."""
+    base = ws.reward_means(tiny_s_dir, n=32)
+    greedy = ws.reward_means(warm_dir, n=32)
+    sampled = ws.reward_means(warm_dir, n=32, do_sample=True, temperature=1.0)  # as profile=tiny samples
+    assert base["format"] <= 0.1
+    assert greedy["format"] >= base["format"] + 0.8, greedy
+    assert sampled["format"] >= base["format"] + 0.4, sampled
+    assert greedy["accuracy"] >= 0.15 and sampled["accuracy"] > 0, (greedy, sampled)

@@ -37,3 +37,10 @@ def tiny_processor(tiny_s_dir):
     from transformers import AutoProcessor
 
     return AutoProcessor.from_pretrained(tiny_s_dir)
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_mlflow_uri(monkeypatch):
+    """mlflow.set_tracking_uri writes MLFLOW_TRACKING_URI into the environment; a later test's
+    subprocess would take it for the user's override."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

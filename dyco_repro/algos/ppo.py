@@ -38,6 +38,7 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.models.utils import disable_gradient_checkpointing
 
 from ..dyco import DyCoConfig, capture_attention, reweight
+from .common import trainer_kwargs
 from .dyco_metrics import DyCoMetricsMixin
 
 MULTIMODAL_KEYS = (
@@ -323,24 +324,6 @@ def ppo_args(algo: dict[str, Any], train: dict[str, Any], output_dir: str, seed:
     """PPOConfig from `algo/ppo.yaml` and the profile's `train` block."""
     knobs = ("beta", "epsilon", "num_iterations", "gamma", "lam", "cliprange_value", "vf_coef", "whiten_advantages")
     return PPOConfig(
-        output_dir=output_dir,
-        run_name=run_name,
-        seed=seed,
-        report_to=[],
-        save_strategy="steps",
-        per_device_train_batch_size=train["per_device_train_batch_size"],
-        gradient_accumulation_steps=train["gradient_accumulation_steps"],
-        num_generations=train["num_generations"],
-        max_completion_length=train["max_completion_length"],
-        temperature=train["temperature"],
-        learning_rate=train["learning_rate"],
-        num_train_epochs=train["num_train_epochs"],
-        max_steps=train["max_steps"],
-        bf16=train["bf16"],
-        gradient_checkpointing=train["gradient_checkpointing"],
-        logging_steps=train["logging_steps"],
-        save_steps=train["save_steps"],
-        save_total_limit=train["save_total_limit"],
-        use_cpu=train["use_cpu"],
+        **trainer_kwargs(train, output_dir, seed, run_name),
         **{k: algo[k] for k in knobs},
     )

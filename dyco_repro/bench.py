@@ -278,7 +278,9 @@ def bench_train(algos: list[str], steps: int, blocks: int) -> dict[str, dict[str
     """Median optimizer-step time (generation + loss + backward) of baseline vs DyCo per algorithm.
 
     Both run the real `python -m dyco_repro.train` trainer on the tiny world, same seed and data,
-    in alternating blocks (ABBA); the first step of each block is warm-up and not counted.
+    in alternating blocks (ABBA); the first step of each block is warm-up and not counted. The
+    learning rate is 0 (backward and optimizer step still run): otherwise DyCo's different updates
+    make the two variants sample completions of different lengths, and step time follows length.
     """
     import tempfile
     from pathlib import Path
@@ -292,6 +294,7 @@ def bench_train(algos: list[str], steps: int, blocks: int) -> dict[str, dict[str
     with tempfile.TemporaryDirectory() as out, initialize_config_dir(config_dir=conf, version_base="1.3"):
         for algo in algos:
             times: dict[str, list[float]] = {"baseline": [], "dyco": []}
+            hook_times: list[float] = [0.0]  # seconds inside the capture, all DyCo steps together
             for block in range(blocks):
                 for method in ("baseline", "dyco") if block % 2 == 0 else ("dyco", "baseline"):
                     overrides = [
@@ -305,14 +308,18 @@ def bench_train(algos: list[str], steps: int, blocks: int) -> dict[str, dict[str
                     ]
                     plan = plan_run(compose("config", overrides=overrides))
                     trainer, _ = build_trainer(plan, load_data(plan))
-                    trainer.train()
+                    with _timed_hooks(hook_times):
+                        trainer.train()
                     logged = [e["step_time"] for e in trainer.state.log_history if "step_time" in e]
                     times[method] += logged[1:]
             base, dyco = statistics.median(times["baseline"]), statistics.median(times["dyco"])
+            hook_s = hook_times[0] / (blocks * (steps + 1))  # per DyCo step (baseline never enters the hooks)
             results[algo] = {
                 "baseline_step_s": round(base, 5),
                 "dyco_step_s": round(dyco, 5),
                 "ratio": round(dyco / base, 4),
+                "dyco_hook_s": round(hook_s, 5),
+                "hook_ratio": round(1 + hook_s / base, 4),
             }
     return results
 
@@ -322,10 +329,11 @@ def print_train_table(results: dict[str, dict[str, float]]) -> None:
     from rich.table import Table
 
     table = Table(title="Training step: baseline vs DyCo (median s, tiny world)")
-    for column in ("algo", "baseline s", "dyco s", "ratio"):
+    for column in ("algo", "baseline s", "dyco s", "ratio", "capture s/step", "hooks ×"):
         table.add_column(column, justify="right")
     for algo, r in results.items():
-        table.add_row(algo, f"{r['baseline_step_s']:.4f}", f"{r['dyco_step_s']:.4f}", f"{r['ratio']:.3f}")
+        cells = (r["baseline_step_s"], r["dyco_step_s"], r["ratio"], r["dyco_hook_s"], r["hook_ratio"])
+        table.add_row(algo, *(f"{value:.4f}" for value in cells))
     Console(stderr=True).print(table)
 
 

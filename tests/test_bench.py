@@ -64,6 +64,7 @@ def test_train_bench_reports_each_algorithm():
     grpo = report["grpo"]
     assert grpo["baseline_step_s"] > 0 and grpo["dyco_step_s"] > 0
     assert grpo["ratio"] == pytest.approx(grpo["dyco_step_s"] / grpo["baseline_step_s"], rel=1e-2)
+    assert grpo["dyco_hook_s"] > 0 and grpo["hook_ratio"] > 1
 
 
 @pytest.mark.slow

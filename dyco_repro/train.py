@@ -19,6 +19,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from .atomic import write_text_atomic
 from .dyco import DyCoConfig
 
 
@@ -155,7 +156,7 @@ def run(plan: RunPlan) -> Path:
     algo = cfg["algo"]
     data = load_data(plan)
     plan.run_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(plan.run_dir / "config.json", json.dumps(cfg, indent=2))
+    write_text_atomic(plan.run_dir / "config.json", json.dumps(cfg, indent=2))
     trainer, processor = build_trainer(plan, data, callbacks=[tracking.MlflowMetrics()])
     checkpoints = plan.run_dir / "checkpoints"
     last = get_last_checkpoint(str(checkpoints)) if cfg["resume"] == "auto" and checkpoints.is_dir() else None
@@ -183,7 +184,7 @@ def run(plan: RunPlan) -> Path:
         final = plan.run_dir / "final"
         _save_final(trainer, processor, final)
         if main_process:
-            _write_atomic(
+            write_text_atomic(
                 plan.run_dir / "done.json", json.dumps({"final": str(final), "steps": trainer.state.global_step})
             )
     return final
@@ -206,12 +207,6 @@ def _save_final(trainer, processor, final: Path) -> None:
             shutil.rmtree(final)
         os.replace(tmp, final)
     accelerator.wait_for_everyone()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"

@@ -8,14 +8,12 @@ directory renamed into place, so a crash never leaves a half-written set.
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
-import tempfile
 from pathlib import Path
 
 from filelock import FileLock
 
+from ..atomic import atomic_directory
 from .shapes import random_question, random_scene, render
 
 MANIFEST = "synthetic_manifest.json"
@@ -62,16 +60,11 @@ def _write_dataset(out: Path, n: int, seed: int) -> Path:
         if not out.is_dir() or any(out.iterdir()):
             raise FileExistsError(f"{out} exists and is not this synthetic set; choose an empty or new --out")
         out.rmdir()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_directory(out) as tmp:
         (tmp / "images").mkdir()
         with open(tmp / DATA_FILE, "w") as f:
             for row, image in synthetic_rows(n, seed):
                 image.save(tmp / row["image"])
                 f.write(json.dumps(row) + "\n")
         (tmp / MANIFEST).write_text(json.dumps(manifest))
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 from filelock import FileLock
 
+from ..atomic import atomic_directory
 from ..compat import ensure_torchvision_importable
 
 BUILDER_VERSION = 3
@@ -100,17 +99,10 @@ def build_tiny_model(size: str, out: str | Path, seed: int = 0) -> Path:
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
     processor = build_processor(tokenizer)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_directory(out) as tmp:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
         (tmp / MANIFEST).write_text(json.dumps(_manifest(size, seed), indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import random
 import re
 import shutil
@@ -29,6 +28,7 @@ from typing import Any
 import torch
 from filelock import FileLock
 
+from ..atomic import atomic_directory
 from .model import MANIFEST as BASE_MANIFEST
 from .model import SIZES, cache_dir, ensure_tiny_model
 
@@ -151,9 +151,7 @@ def build_warm_start(
     base, out = Path(base), Path(out)
     if out.exists() and not (out / MANIFEST).is_file() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} exists and is not a warm-started checkpoint; choose an empty or new --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_directory(out) as tmp:
         with (
             _preserved_rng(),
             _torch_threads(recipe.num_threads),
@@ -190,11 +188,6 @@ def build_warm_start(
             # Training leaves right padding in the tokenizer's backend state; save the base processor untouched.
             AutoProcessor.from_pretrained(base, padding_side="left").save_pretrained(tmp)
         (tmp / MANIFEST).write_text(json.dumps(_manifest(base, size, seed, recipe), indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

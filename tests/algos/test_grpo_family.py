@@ -7,14 +7,13 @@ import random
 
 import pytest
 import torch
-from datasets import Dataset
 from transformers import Qwen2_5_VLForConditionalGeneration
 from trl import GRPOConfig, GRPOTrainer
 
 from dyco_repro.algos.grpo_family import REWEIGHTED, DyCoGRPOTrainer
 from dyco_repro.dyco import DyCoConfig, capture, compute_signals, reweight
 from dyco_repro.tiny.batches import rollout_batch
-from dyco_repro.tiny.shapes import random_question, random_scene, render
+from dyco_repro.tiny.shapes import random_scene, render
 
 LOSSES = {  # the GRPO family as TRL configures it
     "grpo": {"loss_type": "grpo"},
@@ -28,18 +27,6 @@ def exact_reward(completions, solution, **kwargs):
     return [
         float(s in (c if isinstance(c, str) else c[0]["content"])) for c, s in zip(completions, solution, strict=True)
     ]
-
-
-@pytest.fixture(scope="module")
-def dataset():
-    rng = random.Random(0)
-    rows = []
-    for _ in range(8):
-        shapes = random_scene(rng)
-        q = random_question(rng, shapes)
-        content = [{"type": "image"}, {"type": "text", "text": q.text}]
-        rows.append({"prompt": [{"role": "user", "content": content}], "image": render(shapes), "solution": q.answer})
-    return Dataset.from_list(rows)
 
 
 def make_trainer(cls, path, processor, dataset, tmp_path, loss="grpo", **kwargs):

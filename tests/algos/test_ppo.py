@@ -10,7 +10,6 @@ from pathlib import Path
 import mlflow
 import pytest
 import torch
-from datasets import Dataset
 from hydra import compose, initialize_config_dir
 from safetensors import safe_open
 from transformers import AutoModelForImageTextToText, Qwen2_5_VLForConditionalGeneration
@@ -21,7 +20,7 @@ from dyco_repro.algos.ppo import DyCoPPOTrainer, PPOConfig, gae, policy_loss, te
 from dyco_repro.dyco import DyCoConfig, reweight
 from dyco_repro.dyco.signals import DyCoSignals
 from dyco_repro.tiny.batches import rollout_batch
-from dyco_repro.tiny.shapes import random_question, random_scene, render
+from dyco_repro.tiny.shapes import random_scene, render
 from dyco_repro.train import plan_run, run
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
@@ -128,18 +127,6 @@ def test_value_loss_clips_the_update():
 
 def exact_reward(completions, solution, **kwargs):
     return [float(s in c[0]["content"]) for c, s in zip(completions, solution, strict=True)]
-
-
-@pytest.fixture(scope="module")
-def dataset():
-    rng = random.Random(0)
-    rows = []
-    for _ in range(8):
-        shapes = random_scene(rng)
-        q = random_question(rng, shapes)
-        content = [{"type": "image"}, {"type": "text", "text": q.text}]
-        rows.append({"prompt": [{"role": "user", "content": content}], "image": render(shapes), "solution": q.answer})
-    return Dataset.from_list(rows)
 
 
 def make_trainer(path, processor, dataset, tmp_path, **args):

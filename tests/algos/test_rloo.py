@@ -11,7 +11,6 @@ from pathlib import Path
 import mlflow
 import pytest
 import torch
-from datasets import Dataset
 from hydra import compose, initialize_config_dir
 from transformers import Qwen2_5_VLForConditionalGeneration
 from trl import RLOOConfig, RLOOTrainer
@@ -26,7 +25,7 @@ from dyco_repro.algos.rloo import (
 )
 from dyco_repro.dyco import DyCoConfig, capture, compute_signals, reweight
 from dyco_repro.tiny.batches import rollout_batch
-from dyco_repro.tiny.shapes import random_question, random_scene, render
+from dyco_repro.tiny.shapes import random_scene, render
 from dyco_repro.train import plan_run, run
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
@@ -40,18 +39,6 @@ OLD_SHIFT = torch.tensor([0.0, 0.5, -0.5, -0.5])
 def length_reward(completions, **kwargs):
     """Varied rewards, so that RLOO's leave-one-out advantages are not all zero."""
     return [len(c if isinstance(c, str) else c[0]["content"]) / 10 for c in completions]
-
-
-@pytest.fixture(scope="module")
-def dataset():
-    rng = random.Random(0)
-    rows = []
-    for _ in range(8):
-        shapes = random_scene(rng)
-        q = random_question(rng, shapes)
-        content = [{"type": "image"}, {"type": "text", "text": q.text}]
-        rows.append({"prompt": [{"role": "user", "content": content}], "image": render(shapes), "solution": q.answer})
-    return Dataset.from_list(rows)
 
 
 def make_trainer(cls, path, processor, dataset, tmp_path, args=None, **kwargs):

@@ -210,7 +210,7 @@ def _save_final(trainer, processor, final: Path) -> None:
 
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-GROUPS = ("algo", "model", "method", "data", "profile")
+GROUPS = ("algo", "model", "method", "data", "eval", "profile")
 
 
 def check_group_choices(overrides: list[str]) -> None:

@@ -1,0 +1,228 @@
+"""python -m dyco_repro.evaluate checkpoint=<dir>|base benchmarks=table1 judge=auto [profile=tiny] [force=true]
+
+One checkpoint x a benchmark suite through VLMEvalKit: our batched HF generation over each
+dataset's own prompts, VLMEvalKit's own scoring, one results JSON per checkpoint. Cached
+predictions make an interrupted evaluation resume; `force=true` re-scores. `checkpoint=base`
+evaluates the configured base model (Table 1's Zero-Shot row). Bad input: one line, exit 2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from .evaluation.judge import Judge, check_policy, choose_judge
+from .evaluation.results import RESULTS_FILE, SCHEMA, checkpoint_fingerprint, load_results, save_results
+from .evaluation.suite import Benchmark, EvalError, resolve_benchmarks
+from .train import ConfigError, check_group_choices
+
+
+@dataclass
+class EvalPlan:
+    checkpoint: Path
+    benchmarks: list[Benchmark]
+    roots: dict[str, Path]  # benchmark key -> the LMUData folder holding its TSV
+    judges: dict[str, Judge]
+    generation: Any  # GenerationSettings
+    output_dir: Path
+    force: bool
+    dtype: str
+    attn_implementation: str
+    lm_eval: dict[str, Any]
+
+
+def check_eval_config(cfg: DictConfig) -> tuple[list[Benchmark], dict[str, Path], dict[str, Judge]]:
+    """Benchmarks, data folders and judges for the config; raises EvalError. Builds only tiny-world data."""
+    from .evaluation.datasets import check_tsv, lmudata_root
+
+    ev = cfg.eval
+    benchmarks = resolve_benchmarks(OmegaConf.to_object(cfg.benchmarks), OmegaConf.to_object(ev.datasets) or {})
+    check_policy(cfg.judge)
+    if ev.batch_size < 1 or ev.max_new_tokens < 1:
+        raise EvalError(f"eval.batch_size={ev.batch_size}, eval.max_new_tokens={ev.max_new_tokens}: both must be >= 1")
+    roots = {}
+    for bench in benchmarks:
+        roots[bench.key] = synthetic_root(ev.synthetic_n) if bench.key.startswith("Synth_") else lmudata_root(ev.lmudata)
+        check_tsv(bench, roots[bench.key])
+    judges = {b.key: choose_judge(cfg.judge, b, ev.judge_model, ev.judge_nproc) for b in benchmarks}
+    return benchmarks, roots, judges
+
+
+def synthetic_root(n: int) -> Path:
+    from .tiny.benchmarks import write_benchmarks
+    from .tiny.model import cache_dir
+
+    return write_benchmarks(cache_dir() / f"lmudata_n{n}", n)
+
+
+def resolve_checkpoint(cfg: DictConfig) -> Path:
+    if cfg.checkpoint in (None, ""):
+        raise EvalError("no checkpoint: set checkpoint=<dir with config.json> (e.g. a run's final/) or checkpoint=base")
+    if cfg.checkpoint == "base":
+        from .train import _model_path
+
+        return _model_path(cfg)
+    path = Path(str(cfg.checkpoint)).expanduser()
+    if not (path / "config.json").is_file():
+        raise EvalError(f"checkpoint={cfg.checkpoint}: no config.json there; point checkpoint= at a model directory")
+    if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
+        raise EvalError(f"checkpoint={cfg.checkpoint}: no weights (*.safetensors) there; finish or copy the model")
+    return path.resolve()
+
+
+def default_output_dir(output_root: str, checkpoint: Path) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(checkpoint.parts[-2:]))
+    return Path(output_root) / "eval" / f"{slug}-{hashlib.sha256(str(checkpoint).encode()).hexdigest()[:8]}"
+
+
+def plan_evaluation(cfg: DictConfig) -> EvalPlan:
+    from .evaluation.inference import GenerationSettings
+
+    ev = cfg.eval
+    checkpoint = resolve_checkpoint(cfg)
+    benchmarks, roots, judges = check_eval_config(cfg)
+    generation = GenerationSettings(
+        max_new_tokens=ev.max_new_tokens,
+        batch_size=ev.batch_size,
+        min_pixels=ev.min_pixels,
+        max_pixels=ev.max_pixels,
+        instruction=ev.instruction,
+        extract_answer_tag=ev.extract_answer_tag,
+    )
+    return EvalPlan(
+        checkpoint=checkpoint,
+        benchmarks=benchmarks,
+        roots=roots,
+        judges=judges,
+        generation=generation,
+        output_dir=Path(ev.output_dir) if ev.output_dir else default_output_dir(cfg.output_root, checkpoint),
+        force=bool(cfg.force),
+        dtype=cfg.model.dtype,
+        attn_implementation=cfg.model.attn_implementation,
+        lm_eval=OmegaConf.to_object(ev.lm_eval),
+    )
+
+
+def run_evaluation(plan: EvalPlan) -> dict[str, Any]:
+    """Evaluate every benchmark (reusing finished ones), write and return the results."""
+    from .evaluation.datasets import build_dataset
+    from .evaluation.inference import HFGenerator, PredictionCache, predict, write_prediction_file
+    from .evaluation.scoring import score
+
+    results_path = plan.output_dir / RESULTS_FILE
+    fingerprint = checkpoint_fingerprint(plan.checkpoint)
+    previous = None if plan.force else load_results(results_path)
+    results = {
+        "schema": SCHEMA,
+        "checkpoint": str(plan.checkpoint),
+        "checkpoint_fingerprint": fingerprint,
+        "benchmarks": {},
+    }
+    generator = None
+    for bench in plan.benchmarks:
+        judge = plan.judges[bench.key]
+        identity = {
+            "dataset": bench.dataset,
+            "checkpoint_fingerprint": fingerprint,
+            "generation": plan.generation.as_dict(),
+            "judge": judge.name,
+        }
+        old = (previous or {}).get("benchmarks", {}).get(bench.key)
+        if old is not None and old["identity"] == identity:
+            results["benchmarks"][bench.key] = old
+            print(f"{bench.key}: {_shown(old)} (cached)")
+            continue
+        start = time.perf_counter()
+        dataset = build_dataset(bench, plan.roots[bench.key])
+        folder = plan.output_dir / bench.key
+        cache = PredictionCache(folder, {k: v for k, v in identity.items() if k != "judge"})
+        todo = len(dataset) - len(cache.load())
+        if todo and generator is None:
+            generator = HFGenerator(plan.checkpoint, plan.generation, plan.dtype, plan.attn_implementation)
+        run = predict(dataset, generator, cache, plan.generation.batch_size, desc=bench.key)
+        pred_file = write_prediction_file(dataset, run.predictions, plan.generation, folder / f"dyco_{bench.dataset}.tsv")
+        value, raw = score(dataset, bench, judge, pred_file, fresh=plan.force or run.generated > 0)
+        entry = {
+            "benchmark": bench.key,
+            "dataset": bench.dataset,
+            "group": bench.group,
+            "score": value,
+            "raw": raw,
+            "judge": judge.name,
+            "official": judge.official,
+            "judge_endpoint": judge.endpoint,
+            "n": len(dataset),
+            "generated": run.generated,
+            "seconds": time.perf_counter() - start,
+            "samples_per_s": run.generated / run.seconds if run.generated and run.seconds > 0 else None,
+            "generation": plan.generation.as_dict(),
+            "checkpoint": str(plan.checkpoint),
+            "identity": identity,
+        }
+        results["benchmarks"][bench.key] = entry
+        save_results(results_path, results)  # progress survives an interruption
+        print(f"{bench.key}: {_shown(entry)}")
+    if plan.lm_eval.get("tasks"):
+        results["lm_eval"] = _lm_eval(plan, generator, previous)
+    save_results(results_path, results)
+    return results
+
+
+def _lm_eval(plan: EvalPlan, generator, previous: dict | None) -> dict[str, Any]:
+    from .evaluation.inference import HFGenerator
+    from .evaluation.lm_eval_adapter import run_lm_eval
+
+    settings = {k: plan.lm_eval.get(k) for k in ("tasks", "include_path", "limit")}
+    old = (previous or {}).get("lm_eval")
+    if old and old.get("settings") == settings and old.get("checkpoint_fingerprint") == checkpoint_fingerprint(
+        plan.checkpoint
+    ):
+        return old
+    generator = generator or HFGenerator(plan.checkpoint, plan.generation, plan.dtype, plan.attn_implementation)
+    out = run_lm_eval(
+        generator.model,
+        generator.processor.tokenizer,
+        list(settings["tasks"]),
+        settings["include_path"],
+        settings["limit"],
+        plan.lm_eval.get("batch_size", 8),
+    )
+    return out | {"settings": settings, "checkpoint_fingerprint": checkpoint_fingerprint(plan.checkpoint)}
+
+
+def _shown(entry: dict) -> str:
+    if entry["score"] is None:
+        return f"not judged (needs an LLM judge: set OPENAI_API_KEY/OPENAI_API_BASE, or judge=rule), n={entry['n']}"
+    return f"{entry['score']:.1f} [{entry['judge']}], n={entry['n']}"
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    from .data import DataError
+
+    try:
+        plan = plan_evaluation(cfg)
+        run_evaluation(plan)
+    except (EvalError, ConfigError, DataError) as err:
+        print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
+        sys.exit(2)
+    print(f"results: {plan.output_dir / RESULTS_FILE}")
+    print(json.dumps({k: v["score"] for k, v in load_results(plan.output_dir / RESULTS_FILE)["benchmarks"].items()}))
+
+
+if __name__ == "__main__":
+    try:
+        check_group_choices(sys.argv[1:])
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    main()

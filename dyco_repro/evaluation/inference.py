@@ -1,0 +1,154 @@
+"""Batched greedy generation with the HF model over a VLMEvalKit dataset's own prompts.
+
+Predictions are appended to a cache as each batch finishes, so an interrupted evaluation resumes
+where it stopped; the cache is tied to the checkpoint and the generation settings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from ..atomic import write_text_atomic
+
+ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_new_tokens: int
+    batch_size: int
+    min_pixels: int
+    max_pixels: int
+    instruction: str | None = None  # appended to the question (e.g. the RL format instruction)
+    extract_answer_tag: bool = True  # score the <answer>...</answer> part when the model wrote one
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"do_sample": False}
+
+
+def to_chat(message: list[dict], instruction: str | None) -> list[dict]:
+    """VLMEvalKit's [{type: image|text, value}] as a Qwen chat turn."""
+    content = []
+    for part in message:
+        if part["type"] == "image":
+            content.append({"type": "image", "image": part["value"]})
+        else:
+            content.append({"type": "text", "text": part["value"]})
+    if instruction:
+        content.append({"type": "text", "text": instruction})
+    return [{"role": "user", "content": content}]
+
+
+class HFGenerator:
+    """Greedy batched generation with a local HF checkpoint (left padding, as in training)."""
+
+    def __init__(self, checkpoint: Path, settings: GenerationSettings, dtype: str = "auto", attn: str = "sdpa"):
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        self.settings = settings
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.processor = AutoProcessor.from_pretrained(
+            checkpoint, min_pixels=settings.min_pixels, max_pixels=settings.max_pixels, padding_side="left"
+        )
+        self.model = AutoModelForImageTextToText.from_pretrained(checkpoint, dtype=dtype, attn_implementation=attn)
+        self.model.to(self.device).eval()
+
+    def __call__(self, messages: list[list[dict]]) -> list[str]:
+        import torch
+        from PIL import Image
+
+        chats = [to_chat(m, self.settings.instruction) for m in messages]
+        texts = [self.processor.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
+        images = [Image.open(p["value"]).convert("RGB") for m in messages for p in m if p["type"] == "image"]
+        inputs = self.processor(text=texts, images=images or None, padding=True, return_tensors="pt").to(self.device)
+        pad = self.processor.tokenizer.pad_token_id
+        with torch.inference_mode():
+            out = self.model.generate(
+                **inputs, max_new_tokens=self.settings.max_new_tokens, do_sample=False, pad_token_id=pad
+            )
+        new = out[:, inputs["input_ids"].shape[1] :]
+        return self.processor.batch_decode(new, skip_special_tokens=True)
+
+
+def scored_text(prediction: str, settings: GenerationSettings) -> str:
+    if settings.extract_answer_tag and (match := ANSWER_TAG.findall(prediction)):
+        return match[-1].strip()
+    return prediction
+
+
+class PredictionCache:
+    """index -> raw prediction, one JSON line per sample, valid only for one checkpoint + settings."""
+
+    def __init__(self, folder: Path, identity: dict):
+        self.folder = folder
+        self.lines = folder / "predictions.jsonl"
+        self.meta = folder / "predictions.meta.json"
+        folder.mkdir(parents=True, exist_ok=True)
+        if not self.meta.exists() or json.loads(self.meta.read_text()) != identity:
+            self.lines.unlink(missing_ok=True)
+            write_text_atomic(self.meta, json.dumps(identity, sort_keys=True))
+
+    def load(self) -> dict[str, str]:
+        done: dict[str, str] = {}
+        if self.lines.exists():
+            for line in self.lines.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                    done[str(row["index"])] = row["prediction"]
+                except (ValueError, KeyError):
+                    break  # a line cut short by a crash: everything after it is redone
+        return done
+
+    def add(self, rows: list[tuple[str, str]]) -> None:
+        with open(self.lines, "a") as f:
+            f.writelines(json.dumps({"index": i, "prediction": p}) + "\n" for i, p in rows)
+            f.flush()
+
+
+@dataclass
+class PredictionRun:
+    predictions: dict[str, str]
+    generated: int  # samples generated now (not from the cache)
+    seconds: float
+
+
+def predict(
+    dataset, generate: Callable[[list[list[dict]]], list[str]], cache: PredictionCache, batch_size: int, desc: str
+) -> PredictionRun:
+    """Every sample's raw prediction, generating only those not cached."""
+    done = cache.load()
+    data = dataset.data
+    todo = [i for i in range(len(data)) if str(data.iloc[i]["index"]) not in done]
+    start = time.perf_counter()
+    batches = math.ceil(len(todo) / batch_size)
+    for b in tqdm(range(batches), desc=desc, unit="batch", disable=not todo):
+        rows = [data.iloc[i] for i in todo[b * batch_size : (b + 1) * batch_size]]
+        outputs = generate([dataset.build_prompt(row) for row in rows])
+        pairs = [(str(row["index"]), text) for row, text in zip(rows, outputs, strict=True)]
+        cache.add(pairs)
+        done.update(pairs)
+    return PredictionRun(done, len(todo), time.perf_counter() - start)
+
+
+def write_prediction_file(dataset, predictions: dict[str, str], settings: GenerationSettings, path: Path) -> Path:
+    """VLMEvalKit's prediction file: the dataset's rows without images, plus `prediction`."""
+    data = dataset.data.drop(columns=[c for c in ("image",) if c in dataset.data.columns]).copy()
+    data["prediction"] = [scored_text(predictions[str(i)], settings) for i in data["index"]]
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    data.to_csv(tmp, sep="\t", index=False)
+    tmp.replace(path)
+    return path
+
+
+def read_prediction_file(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", keep_default_na=False)

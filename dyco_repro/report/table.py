@@ -1,0 +1,481 @@
+"""Paper-style Table 1 from cell records: build once, then write Markdown, LaTeX and CSV.
+
+Pure pandas; the records come from MLflow (see ``collect``) or from hand-made tests. The
+benchmark layout is passed in (it lives in the suite's YAML), so the same code renders the
+paper's seven benchmarks and the tiny world's synthetic ones.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+METHODS = ("zero-shot", "baseline", "dyco")
+DEFAULT_ALGO_ORDER = ("grpo", "dapo", "sapo", "gspo", "rloo", "ppo")
+# The paper's layout; callers normally pass the layout from the benchmark suite file instead.
+PAPER_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Mathematical Reasoning", ("WeMath", "MathVision", "MathVerse")),
+    ("Visual-Centric Reasoning", ("LogicVista", "HallusionBench", "MME", "MMBench")),
+)
+AVG = "Avg"
+ZERO_SHOT_LABEL = "Zero-Shot"
+DYCO_LABEL = "+ DyCo-RL"
+
+# Cell states. "incomplete" only occurs in the Avg column.
+OK, NOT_RUN, NOT_JUDGED, INCOMPLETE = "ok", "not_run", "not_judged", "incomplete"
+
+
+# --------------------------------------------------------------------------- records (input)
+
+
+@dataclass(frozen=True)
+class Score:
+    """One benchmark score of one cell, with the judge that produced it."""
+
+    value: float | None  # 0-100; None: the benchmark ran but was not judged (or judging failed)
+    judge: str  # e.g. "exact_matching", "gpt-4o-mini", "rule", "none"
+    official: bool  # scored as the paper's official pipeline does (exact matching or the LLM judge)
+
+    def __post_init__(self):
+        if self.value is not None:
+            value = float(self.value)
+            if not math.isfinite(value) or not 0.0 <= value <= 100.0:
+                raise ValueError(
+                    f"score {self.value!r} (judge {self.judge!r}) is not in 0-100; "
+                    "normalise to percent, and use None for a benchmark that was not judged"
+                )
+            object.__setattr__(self, "value", value)
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """Everything the table needs from one cell of the sweep (one model x method x algo)."""
+
+    model: str  # model label as shown in the table, e.g. "Qwen2.5-VL-3B" or "tiny-s"
+    method: str  # "zero-shot", "baseline" or "dyco"
+    algo: str | None  # "grpo", "dapo", "sapo", "gspo", "rloo", "ppo"; None for zero-shot
+    scores: dict[str, Score]  # benchmark key -> score; a benchmark absent here was not run
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r} for model {self.model!r}; use one of {METHODS}")
+        if (self.method == "zero-shot") != (self.algo is None):
+            raise ValueError(
+                f"cell {self.model}/{self.method}/{self.algo}: zero-shot has no algo, baseline and dyco need one"
+            )
+
+
+# --------------------------------------------------------------------------- table (built)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One rendered cell: the number (if any), why it is missing, and its markup decisions."""
+
+    value: float | None
+    status: str  # OK, NOT_RUN, NOT_JUDGED, or INCOMPLETE (Avg of a row with a missing value)
+    judge: str | None = None  # benchmark cells: the record's judge; Avg: None
+    official: bool | None = None  # Avg: False when any averaged score is non-official
+    bold: bool = False
+    delta: float | None = None  # shown value minus the reference value, rounded to 0.1
+
+
+@dataclass(frozen=True)
+class Row:
+    model: str
+    method: str
+    algo: str | None
+    label: str  # "Zero-Shot", "GRPO", "+ DyCo-RL", ...
+    cells: dict[str, Cell]  # benchmark key -> cell, plus "Avg"
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: tuple[tuple[str, tuple[str, ...]], ...]  # (group, benchmark keys) in display order
+    rows: tuple[Row, ...]  # model blocks in order; each starts with its Zero-Shot row
+    has_reference: bool = False
+
+    @property
+    def benchmarks(self) -> tuple[str, ...]:
+        return tuple(key for _, keys in self.columns for key in keys)
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(row.model for row in self.rows))
+
+
+def shown(value: float) -> float:
+    """The value as printed (one decimal): bolding and deltas compare what the reader sees."""
+    return float(f"{value:.1f}")
+
+
+def _normalise_columns(columns: Iterable[tuple[str, Iterable[str]]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    layout = tuple((str(group), tuple(keys)) for group, keys in columns)
+    keys = [key for _, group_keys in layout for key in group_keys]
+    if not keys:
+        raise ValueError("columns name no benchmark; pass [(group, [benchmark keys]), ...]")
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise ValueError(f"benchmark keys listed twice in columns: {duplicates}")
+    if any(key.lower() == AVG.lower() for key in keys):
+        raise ValueError(f"{AVG!r} is the table's own column; rename that benchmark key")
+    return layout
+
+
+def _merge(records: Iterable[CellResult]) -> dict[tuple[str, str, str | None], dict[str, Score]]:
+    """Scores per (model, method, algo); a cell may arrive in several records (one per eval run)."""
+    merged: dict[tuple[str, str, str | None], dict[str, Score]] = {}
+    for record in records:
+        scores = merged.setdefault((record.model, record.method, record.algo), {})
+        for bench, score in record.scores.items():
+            if bench in scores and scores[bench] != score:
+                raise ValueError(
+                    f"two different scores for {record.model}/{record.method}/{record.algo} on {bench}: "
+                    f"{scores[bench]} and {score}; keep one record per cell and benchmark"
+                )
+            scores[bench] = score
+    return merged
+
+
+def _benchmark_cell(score: Score | None) -> Cell:
+    if score is None:
+        return Cell(None, NOT_RUN)
+    if score.value is None:
+        return Cell(None, NOT_JUDGED, score.judge, score.official)
+    return Cell(score.value, OK, score.judge, score.official)
+
+
+def _avg_cell(cells: Sequence[Cell]) -> Cell:
+    """Mean of the row, only when every benchmark has a value: never a silent partial average."""
+    if any(cell.status != OK for cell in cells):
+        return Cell(None, INCOMPLETE)
+    mean = sum(cell.value for cell in cells) / len(cells)
+    return Cell(mean, OK, None, all(cell.official for cell in cells))
+
+
+def _reference_key(method: str, algo: str | None) -> str:
+    """The paper CSV's method column: zero-shot, grpo, grpo+dyco, ..."""
+    if method == "zero-shot":
+        return "zero-shot"
+    return algo if method == "baseline" else f"{algo}+dyco"
+
+
+def _with_deltas(cells: dict[str, Cell], reference: pd.Series | None) -> dict[str, Cell]:
+    if reference is None:
+        return cells
+    out = {}
+    for key, cell in cells.items():
+        ref = reference.get(key)
+        if cell.value is not None and ref is not None and not pd.isna(ref):
+            delta = float(f"{shown(cell.value) - float(ref):.1f}") + 0.0  # + 0.0: no "-0.0"
+            cell = replace(cell, delta=delta)
+        out[key] = cell
+    return out
+
+
+def _bold_pair(baseline: dict[str, Cell], dyco: dict[str, Cell]) -> tuple[dict[str, Cell], dict[str, Cell]]:
+    """Bold the better shown value of each column; both on a tie, neither when one is missing."""
+    new_base, new_dyco = dict(baseline), dict(dyco)
+    for key in baseline:
+        b, d = baseline[key], dyco[key]
+        if b.value is None or d.value is None:
+            continue
+        sb, sd = shown(b.value), shown(d.value)
+        new_base[key] = replace(b, bold=sb >= sd)
+        new_dyco[key] = replace(d, bold=sd >= sb)
+    return new_base, new_dyco
+
+
+def _row_cells(scores: dict[str, Score] | None, benchmarks: Sequence[str]) -> dict[str, Cell]:
+    scores = scores or {}
+    cells = {bench: _benchmark_cell(scores.get(bench)) for bench in benchmarks}
+    cells[AVG] = _avg_cell([cells[bench] for bench in benchmarks])
+    return cells
+
+
+def _reference_rows(reference: pd.DataFrame | None) -> dict[tuple[str, str], pd.Series]:
+    if reference is None:
+        return {}
+    return {(str(row["model"]), str(row["method"])): row for _, row in reference.iterrows()}
+
+
+def build_table(
+    records: Iterable[CellResult],
+    columns: Iterable[tuple[str, Iterable[str]]],
+    algo_order: Sequence[str] = DEFAULT_ALGO_ORDER,
+    model_order: Sequence[str] | None = None,
+    reference: pd.DataFrame | None = None,
+) -> Table:
+    """Arrange records as the paper's Table 1: per model a Zero-Shot row, then each algo's
+    baseline row followed by its + DyCo-RL row; the better of each pair in bold.
+
+    Models come in ``model_order`` (models absent from it follow in first-seen order; models
+    without records are left out). An algo appears in a model's block when that model has a
+    record for it; a missing partner row or benchmark shows as not run. ``reference`` (see
+    ``load_paper_reference``) adds the difference to the paper's value to every number.
+    """
+    layout = _normalise_columns(columns)
+    benchmarks = [key for _, keys in layout for key in keys]
+    records = list(records)
+    merged = _merge(records)
+    unknown = sorted({algo for (_, _, algo) in merged if algo is not None and algo not in algo_order})
+    if unknown:
+        raise ValueError(f"records use algos {unknown} that are not in algo_order {tuple(algo_order)}")
+    seen = list(dict.fromkeys(record.model for record in records))
+    models = [m for m in (model_order or []) if m in seen] + [m for m in seen if m not in (model_order or [])]
+    ref_rows = _reference_rows(reference)
+
+    def make_row(model: str, method: str, algo: str | None, label: str, cells: dict[str, Cell]) -> Row:
+        cells = _with_deltas(cells, ref_rows.get((model, _reference_key(method, algo))))
+        return Row(model, method, algo, label, cells)
+
+    rows: list[Row] = []
+    for model in models:
+        zero_shot = _row_cells(merged.get((model, "zero-shot", None)), benchmarks)
+        rows.append(make_row(model, "zero-shot", None, ZERO_SHOT_LABEL, zero_shot))
+        for algo in algo_order:
+            base_scores = merged.get((model, "baseline", algo))
+            dyco_scores = merged.get((model, "dyco", algo))
+            if base_scores is None and dyco_scores is None:
+                continue
+            base, dyco = _bold_pair(_row_cells(base_scores, benchmarks), _row_cells(dyco_scores, benchmarks))
+            rows.append(make_row(model, "baseline", algo, algo.upper(), base))
+            rows.append(make_row(model, "dyco", algo, DYCO_LABEL, dyco))
+    return Table(columns=layout, rows=tuple(rows), has_reference=reference is not None)
+
+
+# --------------------------------------------------------------------------- the paper's numbers
+
+
+def load_paper_reference(path: str | Path) -> pd.DataFrame:
+    """The paper's Table 1 CSV (model, method, <benchmarks...>, Avg; method zero-shot, grpo, grpo+dyco, ...)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"paper reference {path} not found; pass the path to table1_paper.csv")
+    frame = pd.read_csv(path)
+    missing = [name for name in ("model", "method") if name not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; expected model,method,<benchmarks...>,Avg")
+    frame["model"] = frame["model"].astype(str)
+    frame["method"] = frame["method"].astype(str)
+    duplicated = frame[frame.duplicated(["model", "method"], keep=False)]
+    if not duplicated.empty:
+        pairs = sorted(set(zip(duplicated["model"], duplicated["method"], strict=True)))
+        raise ValueError(f"{path}: rows listed twice: {pairs}")
+    numeric = [name for name in frame.columns if name not in ("model", "method")]
+    for name in numeric:
+        try:
+            frame[name] = pd.to_numeric(frame[name])
+        except ValueError as err:
+            raise ValueError(f"{path}: column {name!r} is not numeric ({err})") from None
+    return frame
+
+
+# --------------------------------------------------------------------------- markers and notes
+
+
+def _markers(table: Table) -> dict[str, object]:
+    """Which markers the table uses, and the non-official judges behind its daggers."""
+    cells = [(key, cell) for row in table.rows for key, cell in row.cells.items()]
+    return {
+        NOT_RUN: any(cell.status == NOT_RUN for _, cell in cells),
+        INCOMPLETE: any(cell.status == INCOMPLETE for _, cell in cells),
+        NOT_JUDGED: any(cell.status == NOT_JUDGED for _, cell in cells),
+        "dagger_judges": sorted(
+            {cell.judge for key, cell in cells if key != AVG and cell.status == OK and cell.official is False}
+        ),
+        "delta": any(cell.delta is not None for _, cell in cells),
+    }
+
+
+def _notes(table: Table, dash: str, dagger: str, escape=lambda text: text) -> str | None:
+    """One line explaining exactly the markers the table shows; None when it shows none."""
+    used = _markers(table)
+    parts = []
+    if used[NOT_RUN]:
+        parts.append(f"{dash} not run")
+    if used[INCOMPLETE]:
+        parts.append(f"{AVG} {dash}: not every benchmark of the row has a value")
+    if used[NOT_JUDGED]:
+        parts.append("n/j: ran but not judged")
+    if used["dagger_judges"]:
+        judges = ", ".join(escape(judge) for judge in used["dagger_judges"])
+        parts.append(f"{dagger} scored by a non-official judge ({judges}); an {AVG} with {dagger} includes such scores")
+    if used["delta"]:
+        parts.append("(±x.x): difference to the paper's value")
+    return "Notes: " + "; ".join(parts) + "." if parts else None
+
+
+def _format_cell(cell: Cell, *, dash: str, bold, dagger: str, delta) -> str:
+    if cell.status == NOT_JUDGED:
+        return "n/j"
+    if cell.value is None:
+        return dash
+    text = f"{shown(cell.value):.1f}"
+    text = bold(text) if cell.bold else text
+    if cell.official is False:
+        text += dagger
+    if cell.delta is not None:
+        text += " " + delta(f"{cell.delta:+.1f}")
+    return text
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def to_markdown(table: Table) -> str:
+    """GitHub Markdown: a line naming the column groups, the table with bold model separator rows,
+    then the notes line."""
+    benchmarks = table.benchmarks
+    groups = " · ".join(f"{_md_escape(group)}: {', '.join(map(_md_escape, keys))}" for group, keys in table.columns)
+    header = ["Method", *map(_md_escape, benchmarks), AVG]
+    lines = [
+        f"Column groups — {groups}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join([":---", *["---:"] * (len(header) - 1)]) + "|",
+    ]
+    current = None
+    for row in table.rows:
+        if row.model != current:
+            current = row.model
+            lines.append("| " + " | ".join([f"**{_md_escape(row.model)}**", *[""] * (len(header) - 1)]) + " |")
+        cells = [
+            _format_cell(row.cells[key], dash="–", bold=lambda t: f"**{t}**", dagger="†", delta=lambda d: f"({d})")
+            for key in (*benchmarks, AVG)
+        ]
+        lines.append("| " + " | ".join([_md_escape(row.label), *cells]) + " |")
+    notes = _notes(table, dash="–", dagger="†", escape=_md_escape)
+    if notes:
+        lines += ["", notes]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- LaTeX
+
+_LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIALS.get(char, char) for char in str(text))
+
+
+def to_latex(table: Table) -> str:
+    """A booktabs ``tabular`` (needs ``\\usepackage{booktabs}``): group header with cmidrules,
+    italic model block rows, bold winners, daggers, and the notes as a last full-width row."""
+    benchmarks = table.benchmarks
+    width = len(benchmarks) + 2  # method column + benchmarks + Avg
+    group_cells, rules, start = [], [], 2
+    for group, keys in table.columns:
+        end = start + len(keys) - 1
+        group_cells.append(rf"\multicolumn{{{len(keys)}}}{{c}}{{{latex_escape(group)}}}")
+        rules.append(rf"\cmidrule(lr){{{start}-{end}}}")
+        start = end + 1
+    lines = [
+        r"\begin{tabular}{l" + "c" * (width - 1) + "}",
+        r"\toprule",
+        " & ".join(["", *group_cells, ""]) + r" \\",
+        " ".join(rules),
+        " & ".join(["Method", *map(latex_escape, benchmarks), AVG]) + r" \\",
+    ]
+    current = None
+    for row in table.rows:
+        if row.model != current:
+            current = row.model
+            lines.append(r"\midrule")
+            lines.append(rf"\multicolumn{{{width}}}{{l}}{{\textit{{{latex_escape(row.model)}}}}} \\")
+        cells = [
+            _format_cell(
+                row.cells[key],
+                dash="--",
+                bold=lambda t: rf"\textbf{{{t}}}",
+                dagger=r"$^\dagger$",
+                delta=lambda d: rf"{{\scriptsize $({d})$}}",
+            )
+            for key in (*benchmarks, AVG)
+        ]
+        lines.append(" & ".join([latex_escape(row.label), *cells]) + r" \\")
+    lines.append(r"\bottomrule")
+    notes = _notes(table, dash="--", dagger=r"$^\dagger$", escape=latex_escape)
+    if notes:
+        notes = notes.replace("(±x.x)", r"($\pm$x.x)")
+        lines.append(rf"\multicolumn{{{width}}}{{l}}{{\footnotesize {notes}}} \\")
+    lines.append(r"\end{tabular}")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def to_frame(table: Table) -> pd.DataFrame:
+    """Tidy rows: one per (model, row label); raw values, their judges, and deltas when referenced."""
+    benchmarks = table.benchmarks
+    records = []
+    for row in table.rows:
+        record = {"model": row.model, "method": row.method, "algo": row.algo, "row": row.label}
+        for bench in benchmarks:
+            record[bench] = row.cells[bench].value
+        record["avg"] = row.cells[AVG].value
+        for bench in benchmarks:
+            record[f"judge_{bench}"] = row.cells[bench].judge
+        for bench in benchmarks:
+            record[f"official_{bench}"] = row.cells[bench].official
+        record["official_avg"] = row.cells[AVG].official
+        if table.has_reference:
+            for key in (*benchmarks, AVG):
+                record[f"delta_{key.lower() if key == AVG else key}"] = row.cells[key].delta
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def to_csv(table: Table) -> str:
+    """Machine-readable CSV, no markup: missing values are empty fields."""
+    return to_frame(table).to_csv(index=False, lineterminator="\n")
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Temp sibling then rename: a reader never sees half a table."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_all(table: Table, out_dir: str | Path, stem: str = "table1") -> dict[str, Path]:
+    """Write ``<stem>.md``, ``<stem>.tex`` and ``<stem>.csv`` into out_dir; returns {"md"|"tex"|"csv": path}."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rendered = {"md": to_markdown(table), "tex": to_latex(table), "csv": to_csv(table)}
+    paths = {}
+    for ext, text in rendered.items():
+        paths[ext] = out_dir / f"{stem}.{ext}"
+        _write_atomic(paths[ext], text)
+    return paths

@@ -33,7 +33,7 @@ def runs(tmp_path):
         (["train.num_generations=3"], "must divide the global batch"),
         (["train.num_generations=1"], "at least 2"),
         (["data.path=/nonexistent/train.jsonl"], "set data.path="),
-        (["model=qwen2_5_vl_7b"], "set model.path="),
+        (["model.tiny=null"], "set model.path="),
         (["dyco.variant=tokens"], "dyco.variant"),
         (["dyco.alpha=-1"], "alpha"),
         (["rewards=[accuracy,speed]"], "unknown reward"),

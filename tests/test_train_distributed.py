@@ -28,6 +28,6 @@ def test_two_cpu_processes_train_and_log_once(tmp_path):
     (run,) = mlflow.search_runs(experiment_names=["dyco-repro"], output_format="list")
     assert run.data.tags["world_size"] == "2"
     assert [m.step for m in mlflow.MlflowClient().get_metric_history(run.info.run_id, "reward")] == [1, 2]
-    final = tmp_path / "runs" / "grpo-tiny_s-dyco-seed0" / "final"
+    final = tmp_path / "runs" / "tiny" / "grpo-qwen2_5_vl_3b-dyco-seed0" / "final"
     assert (final / "model.safetensors").is_file()
     assert not list(final.parent.glob(".final*")), "no half-written final model left behind"

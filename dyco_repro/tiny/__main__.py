@@ -1,4 +1,5 @@
-"""python -m dyco_repro.tiny build --size s|m --out DIR | data --out DIR --n N | warmstart --size s|m [--out DIR]"""
+"""python -m dyco_repro.tiny build --size s|m --out DIR | data --out DIR --n N | warmstart --size s|m [--out DIR]
+| bench --out DIR [--n N]"""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .benchmarks import write_benchmarks
 from .data import write_dataset
 from .model import SIZES, build_tiny_model, ensure_tiny_model, is_built
 from .warmstart import build_warm_start, is_warm_started, warm_start_dir
@@ -26,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     warm.add_argument("--size", required=True, choices=sorted(SIZES))
     warm.add_argument("--out", help="checkpoint directory (default: the cached tiny_<size>_seed<seed>_sft)")
     warm.add_argument("--seed", type=int, default=0)
+    bench = sub.add_parser("bench", help="write the synthetic benchmarks as VLMEvalKit TSVs into an $LMUData folder")
+    bench.add_argument("--out", required=True)
+    bench.add_argument("--n", type=int, default=24)
+    bench.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
 
     try:
@@ -44,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{out}: {what} already built")
             else:
                 print(f"built {what} at {build_warm_start(base, out, args.size, args.seed)}")
+        elif args.command == "bench":
+            path = write_benchmarks(args.out, args.n, args.seed)
+            counts = f"Synth_MCQ ({args.n}), Synth_MME ({2 * args.n}: yes/no pairs), Synth_Math ({args.n})"
+            print(f"{counts} in {path}; set LMUData={path}")
         else:
             path = write_dataset(args.out, args.n, args.seed)
             print(f"{args.n} synthetic samples at {path / 'train.jsonl'}")

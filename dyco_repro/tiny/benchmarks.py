@@ -1,0 +1,360 @@
+"""Synthetic benchmarks in VLMEvalKit's own TSV formats, so its real dataset classes load and score them offline.
+
+`write_benchmarks(lmudata)` writes three `$LMUData`-style TSVs (PNG images base64-encoded in `image`):
+
+- `Synth_MCQ.tsv`  like MMBench: `ImageMCQDataset(dataset="Synth_MCQ")`, scored by exact option matching.
+- `Synth_MME.tsv`  like MME: yes/no pairs, `ImageYORNDataset(dataset="Synth_MME")`, scored by `MME_rating`
+  (the name must contain "MME"; the MCQ name must not contain "mmbench"/"circular", which switch on circular eval).
+- `Synth_Math.tsv` like MathVision: free-form integers, `MathVision(dataset="Synth_Math")`, scored by an LLM judge.
+
+For a name it does not know, VLMEvalKit reads `<LMUData>/<name>.tsv` with no md5 check and no download. Every
+answer is computed from the drawn shapes, which never touch, so it can be re-derived from the pixels.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import random
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from filelock import FileLock
+from PIL import Image
+
+from ..atomic import write_text_atomic
+from .shapes import COLORS, IMAGE_SIZE, KINDS, Shape, count, random_scene, render
+
+SYNTHETIC_BENCHMARKS = ("Synth_MCQ", "Synth_MME", "Synth_Math")
+MANIFEST = "synthetic_benchmarks.json"
+VERSION = 1
+COLUMNS = {
+    "Synth_MCQ": ["index", "question", "hint", *"ABCD", "answer", "category", "l2-category", "split", "image"],
+    "Synth_MME": ["index", "image", "image_path", "question", "answer", "category"],
+    "Synth_Math": ["index", "image", "question", "answer", "choices", "category", "level"],
+}
+HALF = IMAGE_SIZE // 2
+MIN_SHAPES, MAX_SHAPES = 3, 7
+
+
+def encode_png(image: Image.Image) -> str:
+    """Lossless base64 PNG; VLMEvalKit's `encode_image_to_base64` defaults to JPEG, which would blur the colours."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def separated(shapes: list[Shape]) -> bool:
+    """No two shapes touch, not even diagonally. `random_scene` keeps the shapes' inscribed circles apart, but
+    square and triangle corners reach past them, so shapes can merge or hide each other and the pixels would
+    then disagree with the answer (15-20% of scenes touch somewhere)."""
+    masks = [np.asarray(render([s]).convert("L")) < 255 for s in shapes]
+    for i, mask in enumerate(masks):
+        grown = mask.copy()  # one pixel wider in all eight directions; shapes never reach the image border
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                grown |= np.roll(mask, (dy, dx), axis=(0, 1))
+        if any((grown & other).any() for other in masks[i + 1 :]):
+            return False
+    return True
+
+
+def describe(shape: Shape) -> str:
+    return f"{shape.color} {shape.kind}"
+
+
+def unique_shapes(shapes: list[Shape]) -> list[Shape]:
+    """Shapes that a "<colour> <kind>" phrase names without ambiguity."""
+    return [s for s in shapes if count(shapes, color=s.color, kind=s.kind) == 1]
+
+
+def quadrant(shape: Shape) -> str | None:
+    """The image quarter that wholly contains the shape, else None (a shape on a midline has no clear answer)."""
+    vertical = "top" if shape.y + shape.radius < HALF else "bottom" if shape.y - shape.radius > HALF else None
+    horizontal = "left" if shape.x + shape.radius < HALF else "right" if shape.x - shape.radius > HALF else None
+    return f"{vertical} {horizontal}" if vertical and horizontal else None
+
+
+def above(a: Shape, b: Shape) -> bool:
+    """`a` is entirely above `b`, with no vertical overlap."""
+    return b.y - a.y > a.radius + b.radius
+
+
+def left_of(a: Shape, b: Shape) -> bool:
+    return b.x - a.x > a.radius + b.radius
+
+
+def shapes_phrase(n: int, color: str) -> str:
+    return f"Is there exactly 1 {color} shape" if n == 1 else f"Are there exactly {n} {color} shapes"
+
+
+# ---- Synth_MCQ: (category, question, options, correct option, hint) or None when the scene does not fit ----
+
+L2 = {
+    "counting": "finegrained_perception (cross-instance)",
+    "attribute_recognition": "finegrained_perception (instance-level)",
+    "object_localization": "finegrained_perception (instance-level)",
+    "spatial_relationship": "finegrained_perception (cross-instance)",
+}
+
+
+def count_options(rng: random.Random, answer: int) -> list[str]:
+    """The answer and three nearby wrong counts, shuffled: small counts in ascending order would mostly be A or B."""
+    wrong = rng.sample([k for k in range(max(0, answer - 3), answer + 4) if k != answer], 3)
+    return [str(k) for k in rng.sample([answer, *wrong], 4)]
+
+
+def mcq_count_color(rng, shapes):
+    color = rng.choice(list(COLORS))
+    answer = count(shapes, color=color)
+    return "counting", f"How many {color} shapes are in the image?", count_options(rng, answer), str(answer), None
+
+
+def mcq_largest_color(rng, shapes):
+    options = rng.sample(list(COLORS), len(COLORS))
+    return "attribute_recognition", "What colour is the largest shape?", options, shapes[0].color, None
+
+
+def mcq_largest_kind(rng, shapes):
+    """Three options only (D left empty), as some MMBench questions have."""
+    options = rng.sample(KINDS, len(KINDS))
+    return (
+        "attribute_recognition",
+        "Which kind of shape is the largest one in the image?",
+        options,
+        shapes[0].kind,
+        None,
+    )
+
+
+def mcq_locate(rng, shapes):
+    placed = [s for s in unique_shapes(shapes) if quadrant(s)]
+    if not placed:
+        return None
+    shape = rng.choice(placed)
+    options = rng.sample(["top left", "top right", "bottom left", "bottom right"], 4)
+    question = f"In which part of the image is the {describe(shape)}?"
+    return "object_localization", question, options, quadrant(shape), "The image is split into four equal quarters."
+
+
+def mcq_count_kind(rng, shapes):
+    kind = rng.choice(KINDS)
+    answer = count(shapes, kind=kind)
+    return "counting", f"How many {kind}s are in the image?", count_options(rng, answer), str(answer), None
+
+
+def mcq_above_below(rng, shapes):
+    """Two options (C and D empty)."""
+    pairs = [(a, b) for a in unique_shapes(shapes) for b in unique_shapes(shapes) if above(a, b)]
+    if not pairs:
+        return None
+    a, b = rng.choice(pairs)
+    if rng.random() < 0.5:
+        a, b, answer = b, a, "below"
+    else:
+        answer = "above"
+    question = f"Is the {describe(a)} above or below the {describe(b)}?"
+    return "spatial_relationship", question, rng.sample(["above", "below"], 2), answer, None
+
+
+# A colour question comes before the first question with empty options, so pandas reads the option
+# columns as text: a column of only numbers and blanks would come back as floats ("3.0").
+MCQ_BUILDERS = (mcq_count_color, mcq_largest_color, mcq_largest_kind, mcq_locate, mcq_count_kind, mcq_above_below)
+
+
+# ---- Synth_MME: (category, yes question, no question) or None ----
+
+
+def mme_count(rng, shapes):
+    color = rng.choice(sorted({s.color for s in shapes}))
+    n = count(shapes, color=color)
+    wrong = n + 1 if n == 1 or rng.random() < 0.5 else n - 1
+    return "count", f"{shapes_phrase(n, color)} in the image?", f"{shapes_phrase(wrong, color)} in the image?"
+
+
+def mme_color(rng, shapes):
+    wrong = rng.choice([c for c in COLORS if c != shapes[0].color])
+    return "color", f"Is the largest shape {shapes[0].color}?", f"Is the largest shape {wrong}?"
+
+
+def mme_existence(rng, shapes):
+    present = sorted({(s.color, s.kind) for s in shapes})
+    absent = [(c, k) for c in COLORS for k in KINDS if (c, k) not in present]
+    (c1, k1), (c2, k2) = rng.choice(present), rng.choice(absent)
+    return "existence", f"Is there a {c1} {k1} in the image?", f"Is there a {c2} {k2} in the image?"
+
+
+def mme_position(rng, shapes):
+    named = unique_shapes(shapes)
+    pairs = [(a, b, "above", "below") for a in named for b in named if above(a, b)]
+    pairs += [(a, b, "to the left of", "to the right of") for a in named for b in named if left_of(a, b)]
+    if not pairs:
+        return None
+    a, b, true, false = rng.choice(pairs)
+    return (
+        "position",
+        f"Is the {describe(a)} {true} the {describe(b)}?",
+        f"Is the {describe(a)} {false} the {describe(b)}?",
+    )
+
+
+MME_BUILDERS = (mme_count, mme_color, mme_existence, mme_position)
+
+
+# ---- Synth_Math: (category, level, question, integer answer) or None ----
+
+
+def math_sides(rng, shapes):
+    triangles, squares = count(shapes, kind="triangle"), count(shapes, kind="square")
+    if triangles + squares == 0:
+        return None
+    question = "How many sides do all the triangles and squares in the image have in total?"
+    return "arithmetic", 2, question, 3 * triangles + 4 * squares
+
+
+def math_difference(rng, shapes):
+    k1, k2 = rng.sample(KINDS, 2)
+    if count(shapes, kind=k1) <= count(shapes, kind=k2):
+        return None
+    return (
+        "arithmetic",
+        1,
+        f"How many more {k1}s than {k2}s are there in the image?",
+        count(shapes, kind=k1) - count(shapes, kind=k2),
+    )
+
+
+def math_sum(rng, shapes):
+    c1, c2 = rng.sample(list(COLORS), 2)
+    question = f"How many {c1} shapes and {c2} shapes are there altogether?"
+    return "counting", 1, question, count(shapes, color=c1) + count(shapes, color=c2)
+
+
+def math_remove(rng, shapes):
+    color = rng.choice(sorted({s.color for s in shapes}))
+    question = f"If all the {color} shapes were removed, how many shapes would be left?"
+    return "counting", 2, question, len(shapes) - count(shapes, color=color)
+
+
+MATH_BUILDERS = (math_sides, math_difference, math_sum, math_remove)
+
+
+def scene_for(rng: random.Random, builder: Callable):
+    """Draw scenes until one is cleanly drawn and the builder can ask its question about it: (shapes, question)."""
+    for _ in range(1000):
+        shapes = random_scene(rng, MIN_SHAPES, MAX_SHAPES)
+        if not separated(shapes):
+            continue
+        built = builder(rng, shapes)
+        if built is not None:
+            return shapes, built
+    raise RuntimeError(f"{builder.__name__}: no fitting scene in 1000 draws")
+
+
+def mcq_rows(n: int, rng: random.Random) -> list[dict]:
+    rows = []
+    for i in range(n):
+        shapes, (category, question, options, answer, hint) = scene_for(rng, MCQ_BUILDERS[i % len(MCQ_BUILDERS)])
+        letters = {letter: (options[j] if j < len(options) else None) for j, letter in enumerate("ABCD")}
+        rows.append(
+            {
+                "index": i,
+                "question": question,
+                "hint": hint,
+                **letters,
+                "answer": "ABCD"[options.index(answer)],
+                "category": category,
+                "l2-category": L2[category],
+                "split": "dev",
+                "image": encode_png(render(shapes)),
+            }
+        )
+    return rows
+
+
+def mme_rows(n: int, rng: random.Random) -> list[dict]:
+    """Two rows per image, Yes then No, sharing `image_path`: MME_rating groups a category's rows by it (acc+)."""
+    rows = []
+    for i in range(n):
+        shapes, (category, yes, no) = scene_for(rng, MME_BUILDERS[i % len(MME_BUILDERS)])
+        image = encode_png(render(shapes))
+        for question, answer in ((yes, "Yes"), (no, "No")):
+            rows.append(
+                {
+                    "index": len(rows),
+                    "image": image,
+                    "image_path": f"synth_mme/{i:04d}.png",
+                    "question": f"{question} Please answer yes or no.",
+                    "answer": answer,
+                    "category": category,
+                }
+            )
+    return rows
+
+
+def math_rows(n: int, rng: random.Random) -> list[dict]:
+    """`choices` is the column `vlmeval.dataset.utils.mathv.post_check` reads; "[]" marks a free-form question."""
+    rows = []
+    for i in range(n):
+        shapes, (category, level, question, answer) = scene_for(rng, MATH_BUILDERS[i % len(MATH_BUILDERS)])
+        rows.append(
+            {
+                "index": i,
+                "image": encode_png(render(shapes)),
+                "question": question,
+                "answer": str(answer),
+                "choices": "[]",
+                "category": category,
+                "level": level,
+            }
+        )
+    return rows
+
+
+ROWS = {"Synth_MCQ": mcq_rows, "Synth_MME": mme_rows, "Synth_Math": math_rows}
+
+
+def benchmark_tsv(name: str, n: int, seed: int) -> str:
+    """One benchmark's TSV text; a string seed keeps the three sets independent and stable across runs."""
+    rows = ROWS[name](n, random.Random(f"{name}:{seed}"))
+    return pd.DataFrame(rows, columns=COLUMNS[name]).to_csv(sep="\t", index=False, lineterminator="\n")
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_benchmarks(lmudata: str | Path, n: int = 24, seed: int = 1) -> Path:
+    """Write the three synthetic TSVs into `lmudata` (n questions each; Synth_MME: n images, 2n questions).
+
+    Reuses matching files (manifest of n/seed plus checksums). Each TSV is replaced atomically, so a
+    reader never sees half a file; other files in the folder (real benchmarks) are left alone.
+    """
+    if n <= 0:
+        raise ValueError(f"--n {n}: each benchmark needs at least one question")
+    lmudata = Path(lmudata)
+    lmudata.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{lmudata / MANIFEST}.lock"):  # concurrent evaluation workers build it once
+        manifest_path = lmudata / MANIFEST
+        try:
+            old = json.loads(manifest_path.read_text())
+            if old["version"] == VERSION and old["n"] == n and old["seed"] == seed:
+                if all(sha256(lmudata / f"{name}.tsv") == old["sha256"][name] for name in SYNTHETIC_BENCHMARKS):
+                    return lmudata
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        checksums = {}
+        for name in SYNTHETIC_BENCHMARKS:
+            # VLMEvalKit caches decoded images under images/<name>/ and never re-decodes an existing file,
+            # so images of an earlier build would be shown with the new questions.
+            shutil.rmtree(lmudata / "images" / name, ignore_errors=True)
+            write_text_atomic(lmudata / f"{name}.tsv", benchmark_tsv(name, n, seed))
+            checksums[name] = sha256(lmudata / f"{name}.tsv")
+        manifest = {"version": VERSION, "n": n, "seed": seed, "sha256": checksums}
+        write_text_atomic(manifest_path, json.dumps(manifest, indent=1))
+    return lmudata

@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test lint bench-signal clean
+.PHONY: install test lint bench-signal clean slurm-up slurm-down
 
 install: $(STAMP)
 
@@ -25,6 +25,13 @@ lint: install
 
 bench-signal: install
 	$(PY) -m dyco_repro.bench signal
+
+# A one-node SLURM cluster on this machine for the SLURM tests (root, Debian; see scripts/slurm/).
+slurm-up:
+	bash scripts/slurm/up.sh
+
+slurm-down:
+	bash scripts/slurm/down.sh
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

@@ -54,3 +54,15 @@ def _op_exists(op: str) -> bool:
         return True
     except (AttributeError, RuntimeError):
         return False
+
+
+def import_vlmeval_datasets():
+    """`vlmeval.dataset`, leaving autograd as it was: VLMEvalKit turns gradients off for the whole
+    process when imported (`torch.set_grad_enabled(False)` in vlmeval/vlm), which would silently
+    break any training that follows in the same process."""
+    enabled = torch.is_grad_enabled()
+    try:
+        import vlmeval.dataset as datasets
+    finally:
+        torch.set_grad_enabled(enabled)
+    return datasets

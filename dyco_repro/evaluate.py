@@ -45,7 +45,7 @@ def check_eval_config(cfg: DictConfig) -> tuple[list[Benchmark], dict[str, Path]
     from .evaluation.datasets import check_tsv, lmudata_root
 
     ev = cfg.eval
-    benchmarks = resolve_benchmarks(OmegaConf.to_object(cfg.benchmarks), OmegaConf.to_object(ev.datasets) or {})
+    benchmarks = resolve_benchmarks(_plain(cfg.benchmarks), _plain(ev.datasets) or {})
     check_policy(cfg.judge)
     if ev.batch_size < 1 or ev.max_new_tokens < 1:
         raise EvalError(f"eval.batch_size={ev.batch_size}, eval.max_new_tokens={ev.max_new_tokens}: both must be >= 1")
@@ -55,6 +55,10 @@ def check_eval_config(cfg: DictConfig) -> tuple[list[Benchmark], dict[str, Path]
         check_tsv(bench, roots[bench.key])
     judges = {b.key: choose_judge(cfg.judge, b, ev.judge_model, ev.judge_nproc) for b in benchmarks}
     return benchmarks, roots, judges
+
+
+def _plain(value: Any) -> Any:
+    return OmegaConf.to_object(value) if OmegaConf.is_config(value) else value
 
 
 def synthetic_root(n: int) -> Path:

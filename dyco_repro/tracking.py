@@ -1,21 +1,24 @@
-"""MLflow for one training run: a run per run directory (resumed, never duplicated), the
-resolved config as params, identifying tags, and the trainer's logs as metric curves."""
+"""MLflow for one run: a run per run directory (resumed, never duplicated), the resolved config as
+params, identifying tags; a store that is down never stops the work."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import mlflow
-from transformers import TrainerCallback
 
 RUN_ID_FILE = "mlflow_run_id"
 # The user's override, read once: mlflow.set_tracking_uri writes this variable itself.
 _USER_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
 SECRET_MARKERS = ("key", "token", "secret", "password")
+# Settings that do not change what a run computes (where it is written, how it is tracked or launched).
+NOT_IDENTITY = ("resume", "mlflow", "force", "dry_run", "sweep_id", "run_dir", "run_name", "output_root", "hydra")
 
 
 def tracking_uri(configured: str | None, output_root: str | Path) -> str:
@@ -31,7 +34,7 @@ def tracking_uri(configured: str | None, output_root: str | Path) -> str:
 
 def config_hash(resolved: dict[str, Any]) -> str:
     """Identity of a run's configuration (resume-related keys excluded)."""
-    identity = {k: v for k, v in resolved.items() if k not in ("resume", "mlflow")}
+    identity = {k: v for k, v in resolved.items() if k not in NOT_IDENTITY}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -62,12 +65,28 @@ def start_run(run_dir: Path, uri: str, experiment: str, run_name: str, resolved:
     return run
 
 
-class MlflowMetrics(TrainerCallback):
-    """The trainer's numeric logs as MLflow metrics, on the main process."""
+def sweep_tags(mlflow_cfg: dict) -> dict[str, str]:
+    """Tags that make a run a sweep cell: a child of the sweep's run, findable by cell hash."""
+    if not mlflow_cfg.get("parent_run_id"):
+        return {}
+    return {
+        "mlflow.parentRunId": mlflow_cfg["parent_run_id"],
+        "dyco.sweep_id": str(mlflow_cfg["sweep_id"]),
+        "dyco.cell_hash": str(mlflow_cfg["cell_hash"]),
+        "dyco.role": "cell",
+    }
 
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if not state.is_world_process_zero or not logs or mlflow.active_run() is None:
-            return
-        numeric = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        if numeric:
-            mlflow.log_metrics(numeric, step=state.global_step)
+
+@contextmanager
+def start_run_or_warn(run_dir: Path, resolved: dict, tags: dict[str, str]):
+    """The run's MLflow run; if the store is unreachable, say so and go on untracked (results stay
+    on disk; `python -m dyco_repro.report` logs a sweep's cells later)."""
+    try:
+        uri = tracking_uri(resolved["mlflow"]["tracking_uri"], resolved["output_root"])
+        run = start_run(run_dir, uri, resolved["mlflow"]["experiment"], resolved["run_name"], resolved, tags)
+    except Exception as err:  # noqa: BLE001 - any store failure: the run must not depend on it
+        print(f"warning: MLflow unavailable ({str(err).splitlines()[0][:200]}); results stay in {run_dir}", file=sys.stderr)
+        yield None
+        return
+    with run:
+        yield run

@@ -43,6 +43,8 @@ def plan_run(cfg: DictConfig) -> RunPlan:
     from .data import get_reward_functions
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
+    if cfg.method.name == "zero-shot":
+        raise ConfigError("method=zero_shot trains nothing; evaluate the base model: python -m dyco_repro.evaluate checkpoint=base")
     if cfg.algo.trainer not in FAMILIES:
         raise ConfigError(
             f"algo={cfg.algo.name} uses trainer family {cfg.algo.trainer!r}, not one of {sorted(FAMILIES)}"
@@ -151,13 +153,14 @@ def run(plan: RunPlan) -> Path:
     from transformers.trainer_utils import get_last_checkpoint
 
     from . import tracking
+    from .algos.common import MlflowMetrics
 
     cfg = plan.cfg
     algo = cfg["algo"]
     data = load_data(plan)
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(plan.run_dir / "config.json", json.dumps(cfg, indent=2))
-    trainer, processor = build_trainer(plan, data, callbacks=[tracking.MlflowMetrics()])
+    trainer, processor = build_trainer(plan, data, callbacks=[MlflowMetrics()])
     checkpoints = plan.run_dir / "checkpoints"
     last = get_last_checkpoint(str(checkpoints)) if cfg["resume"] == "auto" and checkpoints.is_dir() else None
 
@@ -167,19 +170,18 @@ def run(plan: RunPlan) -> Path:
         "method": cfg["method"]["name"],
         "profile": cfg["profile"]["name"],
         "config_hash": tracking.config_hash(cfg),
-    }
+    } | tracking.sweep_tags(cfg["mlflow"])
     main_process = trainer.accelerator.is_main_process
-    uri = tracking.tracking_uri(cfg["mlflow"]["tracking_uri"], cfg["output_root"])
-    tracked = (
-        tracking.start_run(plan.run_dir, uri, cfg["mlflow"]["experiment"], cfg["run_name"], cfg, tags)
-        if main_process
-        else nullcontext()
-    )
+    tracked = tracking.start_run_or_warn(plan.run_dir, cfg, tags) if main_process else nullcontext()
     with tracked:
-        if main_process:
+        if main_process and mlflow.active_run():
             mlflow.set_tag("world_size", trainer.accelerator.num_processes)
+            if last:
+                mlflow.set_tag("resumed_from", Path(last).name)
             if data.skipped:
                 mlflow.log_metric("data/skipped_rows", data.skipped)
+        if last and main_process:
+            print(f"resuming from {last}")
         trainer.train(resume_from_checkpoint=last)
         final = plan.run_dir / "final"
         _save_final(trainer, processor, final)

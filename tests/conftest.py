@@ -40,6 +40,14 @@ def tiny_processor(tiny_s_dir):
 
 
 @pytest.fixture(autouse=True)
+def _autograd_on():
+    """Importing VLMEvalKit switches autograd off process-wide; no test may inherit that."""
+    import torch
+
+    torch.set_grad_enabled(True)
+
+
+@pytest.fixture(autouse=True)
 def _no_leaked_mlflow_uri(monkeypatch):
     """mlflow.set_tracking_uri writes MLFLOW_TRACKING_URI into the environment; a later test's
     subprocess would take it for the user's override."""

@@ -47,3 +47,13 @@ def test_shim_reports_absent_torchvision():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_importing_vlmeval_datasets_leaves_autograd_on():
+    import torch
+
+    from dyco_repro.compat import import_vlmeval_datasets
+
+    datasets = import_vlmeval_datasets()
+    assert hasattr(datasets, "ImageMCQDataset")
+    assert torch.is_grad_enabled()

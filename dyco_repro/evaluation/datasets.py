@@ -16,9 +16,9 @@ def lmudata_root(configured: str | None) -> Path:
 
 
 def dataset_class(bench: Benchmark):
-    import vlmeval.dataset as vd
+    from ..compat import import_vlmeval_datasets
 
-    cls = getattr(vd, bench.vlmeval_class, None)
+    cls = getattr(import_vlmeval_datasets(), bench.vlmeval_class, None)
     if cls is None:
         raise EvalError(f"{bench.key}: VLMEvalKit has no dataset class {bench.vlmeval_class}; fix evaluation/benchmarks.yaml")
     return cls

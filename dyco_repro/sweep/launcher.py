@@ -1,0 +1,188 @@
+"""Hydra launchers for sweeps: submitit's local and SLURM launchers, with a sweep's rules around them.
+
+Before anything is dispatched every cell is composed and validated (one bad cell stops the sweep,
+nothing written); zero-shot cells are deduplicated; finished cells (MLflow, or their cell.json on
+disk) are skipped unless force=true. Each cell is submitted with its own model's resources; the
+local launcher runs at most `max_parallel` at a time. At the end the sweep's table is built.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, filter_overrides
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from .cells import ZERO_SHOT, Cell, plan_cell
+from .plan import SweepError, validate_cell
+
+RESOURCE_KEYS = ("gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min", "nodes")
+
+
+@dataclass
+class PlannedCell:
+    cell: Cell
+    cfg: DictConfig
+
+
+class SweepLauncherMixin:
+    """`launch` for submitit's launchers (the job side, `__call__` and `checkpoint`, stays theirs)."""
+
+    _EXECUTOR: str
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from . import tracking as sweep_tracking
+        from .job import read_cell_record
+
+        config = self.config
+        sweep_id = str(config.sweep_id)
+        output_root = Path(str(config.output_root)).resolve()
+        sweep_dir = output_root / "sweeps" / sweep_id
+        try:
+            planned = self._plan(job_overrides, sweep_id)
+        except SweepError as err:
+            _forget_empty_sweep_dir(Path(str(config.hydra.sweep.dir)).resolve(), output_root)
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+        if config.dry_run:
+            _forget_empty_sweep_dir(Path(str(config.hydra.sweep.dir)).resolve(), output_root)
+            self._print_plan(sweep_id, planned)
+            return []
+
+        resolved = OmegaConf.to_container(planned[0].cfg, resolve=True)
+        parent = sweep_tracking.ensure_sweep_run(resolved, sweep_id, sweep_tracking.describe(p.cell for p in planned))
+        finished = sweep_tracking.finished_cells(resolved, sweep_id) or set()
+        todo = []
+        for p in planned:
+            record = read_cell_record(p.cell.run_dir)
+            on_disk = record is not None and record.get("cell_hash") == p.cell.cell_hash
+            if on_disk and p.cell.cell_hash not in finished:  # finished while the store was away: log it now
+                if sweep_tracking.log_cell(record, resolved, parent):
+                    finished.add(p.cell.cell_hash)
+            if not config.force and (p.cell.cell_hash in finished or on_disk):
+                print(f"skip {p.cell.name}: finished")
+                continue
+            todo.append(p)
+        print(f"sweep {sweep_id}: {len(planned)} cells, {len(todo)} to run ({sweep_dir})")
+
+        returns, timings = self._run(todo, sweep_id, parent, initial_job_idx, sweep_dir)
+        failed = [r for r in returns if isinstance(r, str)]
+        from ..report.build import build_sweep_report
+
+        report = build_sweep_report(resolved, sweep_id, parent, timings)
+        if report is not None:
+            print(report)
+        if failed:
+            print(f"error: {len(failed)} cell(s) failed: " + "; ".join(failed), file=sys.stderr)
+            sys.exit(1)
+        return [r for r in returns if not isinstance(r, str)]
+
+    # --- planning -----------------------------------------------------------------------------
+
+    def _plan(self, job_overrides: Sequence[Sequence[str]], sweep_id: str) -> list[PlannedCell]:
+        planned: dict[str, PlannedCell] = {}
+        loader = self.hydra_context.config_loader
+        for overrides in job_overrides:
+            ov = [*overrides, f"sweep_id={sweep_id}"]
+            label = " ".join(filter_overrides(overrides)) or "(defaults)"
+            try:
+                cfg = without_hydra(loader.load_sweep_config(self.config, ov))
+                if cfg.method.name == ZERO_SHOT:
+                    ov.append(f"run_name=zero-shot-{cfg.model.name}")
+                    cfg = without_hydra(loader.load_sweep_config(self.config, ov))
+                validate_cell(cfg)
+            except SweepError as err:
+                raise SweepError(f"cell {label}: {err}") from None
+            except Exception as err:  # noqa: BLE001 - Hydra's own errors: say which cell
+                raise SweepError(f"cell {label}: {str(err).splitlines()[0]}") from None
+            cell = plan_cell(cfg, ov, parent_run_id=None)
+            planned.setdefault(cell.cell_hash, PlannedCell(cell, cfg))  # zero-shot: once per model
+        return list(planned.values())
+
+    def _print_plan(self, sweep_id: str, planned: list[PlannedCell]) -> None:
+        print(f"sweep {sweep_id}: {len(planned)} cells (dry run: nothing submitted), launcher {self._EXECUTOR}")
+        for p in planned:
+            print(p.cell.describe())
+
+    # --- running ------------------------------------------------------------------------------
+
+    def _executor(self, sweep_dir: Path):
+        import submitit
+
+        params = dict(self.params)
+        params.pop("max_parallel", None)
+        folder = str(sweep_dir / ".submitit" / "%j")
+        params.pop("submitit_folder", None)
+        init = {f"{self._EXECUTOR}_max_num_timeout": params.pop("max_num_timeout")} if "max_num_timeout" in params else {}
+        executor = submitit.AutoExecutor(folder=folder, cluster=self._EXECUTOR, **init)
+        generic = {"timeout_min", "cpus_per_task", "gpus_per_node", "tasks_per_node", "mem_gb", "nodes", "name",
+                   "stderr_to_stdout"}
+        base = {k if k in generic else f"{self._EXECUTOR}_{k}": v for k, v in params.items() if v is not None}
+        return executor, base
+
+    def _parallel_limit(self, n: int) -> int:
+        return max(1, int(self.params.get("max_parallel") or n))
+
+    def _run(self, todo: list[PlannedCell], sweep_id: str, parent: str | None, first_idx: int, sweep_dir: Path):
+        if not todo:
+            return [], []
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        with open_dict(self.config):
+            self.config.hydra.sweep.dir = str(sweep_dir)
+        executor, base = self._executor(sweep_dir)
+        limit = self._parallel_limit(len(todo))
+        if self._EXECUTOR == "local":  # share the CPUs between the cells that run together
+            os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // limit)))
+        pending = list(enumerate(todo, start=first_idx))
+        running: list[tuple[Any, PlannedCell, float]] = []
+        returns: list[Any] = []
+        timings: list[dict[str, float]] = []
+        while pending or running:
+            while pending and len(running) < limit:
+                idx, p = pending.pop(0)
+                overrides = [*p.cell.overrides] + ([f"mlflow.parent_run_id={parent}"] if parent else [])
+                resources = {k: v for k, v in p.cell.resources.items() if k in RESOURCE_KEYS}
+                executor.update_parameters(**{**base, **resources, "name": f"dyco-{p.cell.name}"})
+                job = executor.submit(self, overrides, "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state())
+                print(f"submitted {p.cell.name} as job {job.job_id}")
+                running.append((job, p, time.perf_counter()))
+            time.sleep(0.5)
+            for entry in [e for e in running if e[0].done()]:
+                running.remove(entry)
+                job, p, submitted = entry
+                try:
+                    ret = job.result()
+                    record = ret.return_value
+                    wall = time.perf_counter() - submitted
+                    timings.append({"cell": p.cell.name, "wall_s": wall, "own_s": record["seconds"],
+                                    "logging_s": record.get("logging_seconds", 0.0)})
+                    returns.append(ret)
+                except Exception as err:  # noqa: BLE001 - one failed cell does not stop the others
+                    returns.append(f"{p.cell.name} ({str(err).strip().splitlines()[-1][:300]}; log: {job.paths.stdout})")
+        return returns, timings
+
+
+def without_hydra(cfg: DictConfig) -> DictConfig:
+    """A job's config as its task sees it (Hydra's own node resolves only inside a running job)."""
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.pop("hydra", None)
+    return cfg
+
+
+def _forget_empty_sweep_dir(sweep_dir: Path, output_root: Path) -> None:
+    """Hydra's sweeper writes multirun.yaml before the launcher runs; a refused sweep leaves nothing."""
+    if sweep_dir.is_dir() and {p.name for p in sweep_dir.iterdir()} <= {"multirun.yaml"}:
+        shutil.rmtree(sweep_dir)
+        for parent in sweep_dir.parents:  # the folders Hydra made for it, up to the output root
+            if not parent.is_dir() or any(parent.iterdir()) or output_root not in (parent, *parent.parents):
+                break
+            parent.rmdir()

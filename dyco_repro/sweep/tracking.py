@@ -39,7 +39,7 @@ def ensure_sweep_run(resolved: dict[str, Any], sweep_id: str, description: dict[
         if found:
             return found[0].info.run_id
         tags = {"dyco.sweep_id": sweep_id, "dyco.role": SWEEP_ROLE}
-        with mlflow.start_run(run_name=f"sweep-{sweep_id}", tags=tags) as run:
+        with mlflow.start_run(run_name=sweep_id, tags=tags) as run:
             mlflow.log_dict(description, "sweep.json")
             return run.info.run_id
     except Exception as err:  # noqa: BLE001

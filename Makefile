@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test lint bench-signal clean slurm-up slurm-down
+.PHONY: install test lint bench-signal clean demo reproduce-table1 mlflow-ui slurm-up slurm-down
 
 install: $(STAMP)
 
@@ -22,6 +22,20 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check dyco_repro tests
 	$(VENV)/bin/ruff format --check dyco_repro tests
+
+# The Table 1 matrix (4 algorithms x 2 sizes x baseline/DyCo-RL + zero-shot) on the tiny world:
+# CPU, offline, local MLflow store under outputs/; prints the table at the end.
+demo: install
+	$(PY) -m dyco_repro.sweep -m +sweep=table1 profile=tiny
+
+# The paper's matrix on a SLURM cluster (profile=paper): checkpoints, ThinkLite-VL data and
+# LMUData come from config (see README, Cluster guide); set DYCO_SLURM_PARTITION/_ACCOUNT.
+reproduce-table1: install
+	$(PY) -m dyco_repro.sweep -m +sweep=table1 launcher=slurm $(ARGS)
+
+MLFLOW_PORT ?= 5000
+mlflow-ui: install
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db --port $(MLFLOW_PORT)
 
 bench-signal: install
 	$(PY) -m dyco_repro.bench signal

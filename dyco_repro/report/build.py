@@ -20,21 +20,25 @@ def sweep_dir_of(resolved: dict[str, Any], sweep_id: str) -> Path:
     return Path(str(resolved["output_root"])).resolve() / "sweeps" / sweep_id
 
 
-def collect(resolved: dict[str, Any], sweep_id: str, parent: str | None) -> tuple[list[dict], dict[str, str], bool]:
-    """(records, label -> run id, from MLflow?) after logging the cells only the disk knows."""
+def collect(
+    resolved: dict[str, Any], sweep_id: str, parent: str | None
+) -> tuple[list[dict], dict[str, str], str | None]:
+    """(records, label -> run id, the sweep's run id or None when MLflow is unreachable), after
+    logging the cells only the disk knows."""
     from ..sweep import tracking as sweep_tracking
 
     on_disk = records_on_disk(sweep_dir_of(resolved, sweep_id))
     finished = sweep_tracking.finished_cells(resolved, sweep_id)
     if finished is None:
-        return on_disk, {}, False
+        return on_disk, {}, None
+    parent = parent or sweep_tracking.ensure_sweep_run(resolved, sweep_id, {"cells": [r["run_dir"] for r in on_disk]})
     for record in on_disk:
         if record["cell_hash"] not in finished:
             sweep_tracking.log_cell(record, resolved, parent)
     runs = [r for r in sweep_tracking.cell_runs(sweep_id) if r.data.tags.get("dyco.status") == "finished"]
     records = [record_from_run(r) for r in runs]
     labels = {f"{r['model_label']} {r['algo'] or ''} {r['method']}".replace("  ", " "): r["run_id"] for r in records}
-    return records, labels, True
+    return records, labels, parent
 
 
 def build_sweep_report(
@@ -44,7 +48,8 @@ def build_sweep_report(
     """Write the sweep's tables and figures; return the Markdown table (None: no finished cell)."""
     from ..sweep import tracking as sweep_tracking
 
-    records, run_ids, from_mlflow = collect(resolved, sweep_id, parent)
+    records, run_ids, parent = collect(resolved, sweep_id, parent)
+    from_mlflow = parent is not None
     if not records:
         print(f"sweep {sweep_id}: no finished cell yet", file=sys.stderr)
         return None
@@ -72,8 +77,7 @@ def build_sweep_report(
         write_text_atomic(timing, json.dumps(summarise(timings), indent=2))
         files.append(timing)
         print(overhead_line(summarise(timings)))
-    parent = parent or sweep_tracking.ensure_sweep_run(resolved, sweep_id, {"cells": len(records)})
-    if parent and from_mlflow:
+    if from_mlflow:
         sweep_tracking.log_report(parent, files)
     print(f"report: {out}")
     return to_markdown(table)

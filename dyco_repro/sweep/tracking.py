@@ -76,10 +76,12 @@ def log_cell(record: dict[str, Any], resolved: dict[str, Any], parent_run_id: st
         "model": record["model"],
         "method": record["method"],
     } | ({"mlflow.parentRunId": parent} if parent else {})
+    config_file = run_dir / "config.json"  # the trained run's resolved config: the params of a new run
+    params = json.loads(config_file.read_text()) if config_file.exists() else {"cell": record}
     try:
         _connect(resolved)
-        with tracking.start_run(run_dir, mlflow.get_tracking_uri(), resolved["mlflow"]["experiment"],
-                                run_dir.name, resolved, tags):
+        uri, experiment = mlflow.get_tracking_uri(), resolved["mlflow"]["experiment"]
+        with tracking.start_run(run_dir, uri, experiment, run_dir.name, params, tags):
             mlflow.set_tags(tags)
             for key, score in record["scores"].items():
                 mlflow.set_tag(f"eval.judge/{key}", score["judge"])
@@ -114,7 +116,3 @@ def log_report(parent_run_id: str, files: list[Path]) -> bool:
 
 def describe(cells) -> dict[str, Any]:
     return {"cells": [{"name": c.name, "hash": c.cell_hash, "kind": c.kind, "overrides": c.overrides} for c in cells]}
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=2, default=str)

@@ -1,0 +1,39 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def sweep_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dyco_repro.sweep", "-m", *args]
+
+
+def run(command: list[str], cwd: Path, timeout: int = 600, **env) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        command, cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def sweep_id_of(stdout: str) -> str:
+    (line,) = [line for line in stdout.splitlines() if line.startswith("sweep ") and " cells" in line]
+    return line.split()[1].rstrip(":")
+
+
+def cell_runs(output_root: Path, sweep_id: str):
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{output_root / 'mlflow.db'}")
+    runs = mlflow.search_runs(
+        search_all_experiments=True, output_format="list", filter_string=f"tags.`dyco.sweep_id` = '{sweep_id}'"
+    )
+    return [r for r in runs if r.data.tags.get("dyco.role") == "cell"], [
+        r for r in runs if r.data.tags.get("dyco.role") == "sweep"
+    ]
+
+
+@pytest.fixture
+def tiny_sweep_env(monkeypatch):
+    """Quiet, offline and quick: one thread per cell."""
+    return {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}

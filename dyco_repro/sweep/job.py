@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -32,6 +33,11 @@ def run_commands(cell: Cell) -> float:
     for command in cell.commands:
         print("$ " + " ".join(command), flush=True)
         done = subprocess.run(command, env=os.environ.copy(), check=False)
+        if done.returncode == -signal.SIGTERM and os.environ.get("SLURM_JOB_ID"):
+            # SLURM is requeueing or preempting the job: leave without a result (a failure record
+            # would end the cell); the job runs again and resumes from the last checkpoint.
+            print(f"cell {cell.name}: terminated by SLURM; the requeued job resumes it", flush=True)
+            os._exit(128 + signal.SIGTERM)
         if done.returncode != 0:
             raise CellFailed(f"cell {cell.name}: `{' '.join(command[:4])} ...` exited with {done.returncode}")
     return time.perf_counter() - start

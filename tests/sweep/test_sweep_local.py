@@ -7,7 +7,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import cell_runs, run, sweep_command, sweep_id_of
+from sweep_helpers import OFFLINE, cell_runs, run, sweep_command, sweep_id_of
 
 pytestmark = pytest.mark.slow
 
@@ -102,11 +102,11 @@ def test_one_bad_cell_stops_the_sweep_before_anything_is_dispatched(tmp_path):
     assert not out.exists()
 
 
-def test_a_killed_sweep_resumes_from_the_last_checkpoint_as_one_run(tmp_path, tiny_sweep_env):
+def test_a_killed_sweep_resumes_from_the_last_checkpoint_as_one_run(tmp_path):
     out = tmp_path / "out"
     args = sweep_command("algo=grpo", "method=dyco", "profile=tiny", "train.max_steps=6", "train.save_steps=2",
                          f"output_root={out}")
-    proc = subprocess.Popen(args, cwd=tmp_path, env={**os.environ, **tiny_sweep_env}, start_new_session=True,
+    proc = subprocess.Popen(args, cwd=tmp_path, env={**os.environ, **OFFLINE}, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoints = list((out / "sweeps").glob("*/runs/grpo-qwen2_5_vl_3b-dyco-seed0/checkpoints"))
     deadline = time.time() + 300
@@ -117,7 +117,7 @@ def test_a_killed_sweep_resumes_from_the_last_checkpoint_as_one_run(tmp_path, ti
     os.killpg(proc.pid, signal.SIGKILL)  # the sweep, its job and the training process
     proc.wait()
     assert not (checkpoints[0].parent / "cell.json").exists()
-    again = run(args, cwd=tmp_path, **tiny_sweep_env)
+    again = run(args, cwd=tmp_path, **OFFLINE)
     assert again.returncode == 0, again.stderr[-3000:]
     sweep_id = sweep_id_of(again.stdout)
     (cell,), _ = cell_runs(out, sweep_id)
@@ -126,9 +126,9 @@ def test_a_killed_sweep_resumes_from_the_last_checkpoint_as_one_run(tmp_path, ti
     assert json.loads((checkpoints[0].parent / "done.json").read_text())["steps"] == 6
 
 
-def test_an_unreachable_mlflow_store_loses_nothing_and_the_report_logs_it_later(tmp_path, tiny_sweep_env):
+def test_an_unreachable_mlflow_store_loses_nothing_and_the_report_logs_it_later(tmp_path):
     out = tmp_path / "out"
-    down = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "2", **tiny_sweep_env}
+    down = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "2", **OFFLINE}
     done = run(sweep_command("algo=grpo", "method=zero_shot", "profile=tiny", "mlflow.tracking_uri=http://127.0.0.1:9",
                              f"output_root={out}"), cwd=tmp_path, **down)
     assert done.returncode == 0, done.stderr[-3000:]

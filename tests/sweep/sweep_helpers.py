@@ -1,9 +1,9 @@
+"""Running sweeps as a user would (subprocesses) and reading back what they logged."""
+
 import os
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 
 def sweep_command(*args: str) -> list[str]:
@@ -33,7 +33,4 @@ def cell_runs(output_root: Path, sweep_id: str):
     ]
 
 
-@pytest.fixture
-def tiny_sweep_env(monkeypatch):
-    """Quiet, offline and quick: one thread per cell."""
-    return {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}

@@ -85,7 +85,10 @@ def start_run_or_warn(run_dir: Path, resolved: dict, tags: dict[str, str]):
         uri = tracking_uri(resolved["mlflow"]["tracking_uri"], resolved["output_root"])
         run = start_run(run_dir, uri, resolved["mlflow"]["experiment"], resolved["run_name"], resolved, tags)
     except Exception as err:  # noqa: BLE001 - any store failure: the run must not depend on it
-        print(f"warning: MLflow unavailable ({str(err).splitlines()[0][:200]}); results stay in {run_dir}", file=sys.stderr)
+        print(
+            f"warning: MLflow unavailable ({str(err).splitlines()[0][:200]}); results stay in {run_dir}",
+            file=sys.stderr,
+        )
         yield None
         return
     with run:

@@ -44,7 +44,9 @@ def plan_run(cfg: DictConfig) -> RunPlan:
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     if cfg.method.name == "zero-shot":
-        raise ConfigError("method=zero_shot trains nothing; evaluate the base model: python -m dyco_repro.evaluate checkpoint=base")
+        raise ConfigError(
+            "method=zero_shot trains nothing; evaluate the base model: python -m dyco_repro.evaluate checkpoint=base"
+        )
     if cfg.algo.trainer not in FAMILIES:
         raise ConfigError(
             f"algo={cfg.algo.name} uses trainer family {cfg.algo.trainer!r}, not one of {sorted(FAMILIES)}"

@@ -42,7 +42,10 @@ def collect(
 
 
 def build_sweep_report(
-    resolved: dict[str, Any], sweep_id: str, parent: str | None = None, timings: list | None = None,
+    resolved: dict[str, Any],
+    sweep_id: str,
+    parent: str | None = None,
+    timings: list | None = None,
     reference: Path | None = PAPER_REFERENCE,
 ) -> str | None:
     """Write the sweep's tables and figures; return the Markdown table (None: no finished cell)."""

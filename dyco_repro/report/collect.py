@@ -54,7 +54,10 @@ def to_cell_result(record: dict[str, Any]) -> CellResult:
     scores = {k: Score(v["score"], v["judge"], bool(v["official"])) for k, v in record["scores"].items()}
     method = record["method"]
     return CellResult(
-        model=record["model_label"], method=method, algo=None if method == "zero-shot" else record["algo"], scores=scores
+        model=record["model_label"],
+        method=method,
+        algo=None if method == "zero-shot" else record["algo"],
+        scores=scores,
     )
 
 

@@ -109,7 +109,14 @@ def commands(cfg: DictConfig, cell: Cell, parent_run_id: str | None) -> list[lis
     if parent_run_id:
         common.append(f"mlflow.parent_run_id={parent_run_id}")
     force = ["force=true"] if cfg.force else []
-    evaluate = [sys.executable, "-m", "dyco_repro.evaluate", *common, f"eval.output_dir={cell.run_dir / 'eval'}", *force]
+    evaluate = [
+        sys.executable,
+        "-m",
+        "dyco_repro.evaluate",
+        *common,
+        f"eval.output_dir={cell.run_dir / 'eval'}",
+        *force,
+    ]
     if cell.kind == ZERO_SHOT:
         return [[*evaluate, "checkpoint=base"]]
     gpus = int(cell.resources.get("gpus_per_node") or 0)

@@ -1,4 +1,9 @@
-"""One cell, as a job: run its commands (train, then evaluate), record the outcome on disk, log it to MLflow.
+"""One cell, as a job: train, then evaluate, record the outcome on disk, log it to MLflow.
+
+A cell on one process trains and evaluates inside the job's own process (no extra interpreter
+and import per step); a multi-GPU cell runs its commands (`accelerate launch ...`, then the
+evaluation). Under SLURM a SIGTERM (requeue, preemption) ends the job at once and without a
+result, so the requeued job runs the cell again from its last checkpoint.
 
 `cell.json` in the run directory is the cell's result of record, written atomically once the
 evaluation is done; MLflow mirrors it. If the store is unreachable the cell still finishes and
@@ -7,6 +12,7 @@ evaluation is done; MLflow mirrors it. If the store is unreachable the cell stil
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -15,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ..atomic import write_text_atomic
 from .cells import ZERO_SHOT, Cell
@@ -33,14 +41,50 @@ def run_commands(cell: Cell) -> float:
     for command in cell.commands:
         print("$ " + " ".join(command), flush=True)
         done = subprocess.run(command, env=os.environ.copy(), check=False)
-        if done.returncode == -signal.SIGTERM and os.environ.get("SLURM_JOB_ID"):
-            # SLURM is requeueing or preempting the job: leave without a result (a failure record
-            # would end the cell); the job runs again and resumes from the last checkpoint.
-            print(f"cell {cell.name}: terminated by SLURM; the requeued job resumes it", flush=True)
-            os._exit(128 + signal.SIGTERM)
         if done.returncode != 0:
             raise CellFailed(f"cell {cell.name}: `{' '.join(command[:4])} ...` exited with {done.returncode}")
     return time.perf_counter() - start
+
+
+def run_in_process(cell: Cell, cfg: DictConfig, sweep_id: str) -> float:
+    """Train (unless zero-shot), then evaluate, in this process: the same steps as the commands."""
+    from ..data import DataError
+    from ..evaluate import plan_evaluation, run_evaluation
+    from ..evaluation.suite import EvalError
+    from ..train import ConfigError, plan_run, run
+
+    start = time.perf_counter()
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.run_dir, cfg.run_name = str(cell.run_dir), cell.run_dir.name
+        cfg.mlflow.sweep_id, cfg.mlflow.cell_hash = sweep_id, cell.cell_hash
+        cfg.eval.output_dir = str(cell.run_dir / "eval")
+        cfg.resume = "never" if cfg.force else "auto"
+        cfg.checkpoint = "base"
+    try:
+        if cell.kind != ZERO_SHOT:
+            print(f"cell {cell.name}: training", flush=True)
+            final = run(plan_run(cfg))
+            gc.collect()
+            with open_dict(cfg):
+                cfg.checkpoint = str(final)
+        print(f"cell {cell.name}: evaluating {cfg.checkpoint}", flush=True)
+        run_evaluation(plan_evaluation(cfg))
+    except (ConfigError, EvalError, DataError) as err:
+        raise CellFailed(f"cell {cell.name}: {str(err).splitlines()[0]}") from None
+    return time.perf_counter() - start
+
+
+def leave_on_sigterm() -> None:
+    """Under SLURM, SIGTERM means requeue or preemption: exit now, without a result (a failure
+    record would end the cell), and let the requeued job resume from the last checkpoint."""
+
+    def leave(signum, frame):
+        print("terminated by SLURM; the requeued job resumes this cell", flush=True)
+        os._exit(128 + signal.SIGTERM)
+
+    if os.environ.get("SLURM_JOB_ID"):
+        signal.signal(signal.SIGTERM, leave)
 
 
 def cell_record(cell: Cell, sweep_id: str, seconds: float) -> dict[str, Any]:
@@ -79,18 +123,26 @@ def read_cell_record(run_dir: Path) -> dict[str, Any] | None:
     return record if isinstance(record, dict) and record.get("status") == "finished" else None
 
 
-def run_cell(cell: Cell, sweep_id: str, resolved: dict[str, Any]) -> dict[str, Any]:
+def run_cell(cell: Cell, cfg: DictConfig, sweep_id: str) -> dict[str, Any]:
     from . import tracking as sweep_tracking
 
-    seconds = run_commands(cell)
+    leave_on_sigterm()
+    multi_gpu = int(cell.resources.get("gpus_per_node") or 0) > 1
+    seconds = run_commands(cell) if multi_gpu else run_in_process(cell, cfg, sweep_id)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
     record = cell_record(cell, sweep_id, seconds)
     write_text_atomic(cell.run_dir / CELL_FILE, json.dumps(record, indent=2))
     start = time.perf_counter()
     if not sweep_tracking.log_cell(record, resolved):
-        print(f"warning: {cell.name} finished but is not in MLflow yet; `python -m dyco_repro.report "
-              f"sweep={sweep_id}` logs it", file=sys.stderr)
+        print(
+            f"warning: {cell.name} finished but is not in MLflow yet; `python -m dyco_repro.report "
+            f"sweep={sweep_id}` logs it",
+            file=sys.stderr,
+        )
     record["logging_seconds"] = time.perf_counter() - start
     label = "zero-shot" if cell.kind == ZERO_SHOT else f"{cell.algo} {cell.method}"
-    scores = ", ".join(f"{k} {v['score']:.1f}" if v["score"] is not None else f"{k} n/j" for k, v in record["scores"].items())
+    scores = ", ".join(
+        f"{k} {v['score']:.1f}" if v["score"] is not None else f"{k} n/j" for k, v in record["scores"].items()
+    )
     print(f"cell {cell.model_label} {label}: {scores}")
     return record

@@ -121,10 +121,20 @@ class SweepLauncherMixin:
         params.pop("max_parallel", None)
         folder = str(sweep_dir / ".submitit" / "%j")
         params.pop("submitit_folder", None)
-        init = {f"{self._EXECUTOR}_max_num_timeout": params.pop("max_num_timeout")} if "max_num_timeout" in params else {}
+        init = (
+            {f"{self._EXECUTOR}_max_num_timeout": params.pop("max_num_timeout")} if "max_num_timeout" in params else {}
+        )
         executor = submitit.AutoExecutor(folder=folder, cluster=self._EXECUTOR, **init)
-        generic = {"timeout_min", "cpus_per_task", "gpus_per_node", "tasks_per_node", "mem_gb", "nodes", "name",
-                   "stderr_to_stdout"}
+        generic = {
+            "timeout_min",
+            "cpus_per_task",
+            "gpus_per_node",
+            "tasks_per_node",
+            "mem_gb",
+            "nodes",
+            "name",
+            "stderr_to_stdout",
+        }
         base = {k if k in generic else f"{self._EXECUTOR}_{k}": v for k, v in params.items() if v is not None}
         return executor, base
 
@@ -151,7 +161,9 @@ class SweepLauncherMixin:
                 overrides = [*p.cell.overrides] + ([f"mlflow.parent_run_id={parent}"] if parent else [])
                 resources = {k: v for k, v in p.cell.resources.items() if k in RESOURCE_KEYS}
                 executor.update_parameters(**{**base, **resources, "name": f"dyco-{p.cell.name}"})
-                job = executor.submit(self, overrides, "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state())
+                job = executor.submit(
+                    self, overrides, "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()
+                )
                 print(f"submitted {p.cell.name} as job {job.job_id}")
                 running.append((job, p, time.perf_counter()))
             time.sleep(0.5)
@@ -162,11 +174,19 @@ class SweepLauncherMixin:
                     ret = job.result()
                     record = ret.return_value
                     wall = time.perf_counter() - submitted
-                    timings.append({"cell": p.cell.name, "wall_s": wall, "own_s": record["seconds"],
-                                    "logging_s": record.get("logging_seconds", 0.0)})
+                    timings.append(
+                        {
+                            "cell": p.cell.name,
+                            "wall_s": wall,
+                            "own_s": record["seconds"],
+                            "logging_s": record.get("logging_seconds", 0.0),
+                        }
+                    )
                     returns.append(ret)
                 except Exception as err:  # noqa: BLE001 - one failed cell does not stop the others
-                    returns.append(f"{p.cell.name} ({str(err).strip().splitlines()[-1][:300]}; log: {job.paths.stdout})")
+                    returns.append(
+                        f"{p.cell.name} ({str(err).strip().splitlines()[-1][:300]}; log: {job.paths.stdout})"
+                    )
         return returns, timings
 
 

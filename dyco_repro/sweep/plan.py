@@ -20,9 +20,7 @@ def sweep_identity(overrides: Iterable[str] | DictConfig) -> str:
     """<sweep name>-<hash of the matrix overrides>: the same command names the same sweep."""
     if isinstance(overrides, DictConfig):  # the sweep's config: its command-line overrides
         overrides = overrides.hydra.overrides.task
-    kept = sorted(
-        str(o) for o in overrides if str(o).split("=", 1)[0].lstrip("+~").split(".")[0] not in NOT_MATRIX
-    )
+    kept = sorted(str(o) for o in overrides if str(o).split("=", 1)[0].lstrip("+~").split(".")[0] not in NOT_MATRIX)
     name = next((o.split("=", 1)[1] for o in kept if o.lstrip("+").startswith("sweep=")), "sweep")
     return f"{name}-{hashlib.sha256(' '.join(kept).encode()).hexdigest()[:8]}"
 

@@ -74,8 +74,18 @@ def test_zero_shot_cell_only_evaluates_the_base_model():
 
 
 def test_cell_overrides_drop_the_sweeps_own_settings():
-    kept = cell_overrides(["algo=grpo", "+sweep=table1", "dry_run=true", "sweep_id=x", "launcher=slurm", "hydra.x=1",
-                           "train.max_steps=2", "mlflow.experiment=e"])
+    kept = cell_overrides(
+        [
+            "algo=grpo",
+            "+sweep=table1",
+            "dry_run=true",
+            "sweep_id=x",
+            "launcher=slurm",
+            "hydra.x=1",
+            "train.max_steps=2",
+            "mlflow.experiment=e",
+        ]
+    )
     assert kept == ["algo=grpo", "train.max_steps=2", "mlflow.experiment=e"]
 
 
@@ -87,8 +97,9 @@ def test_paper_profile_cell_without_weights_is_refused_with_the_fix():
 
 def test_batch_sizes_are_checked_for_the_cells_own_process_count():
     # 8 GPUs x 4 x 2 = 64 completions: 3 generations do not divide it
-    cfg, _ = cell("algo=grpo", "method=dyco", "profile=tiny", "train.num_generations=3",
-                  "model.resources.gpus_per_node=8")
+    cfg, _ = cell(
+        "algo=grpo", "method=dyco", "profile=tiny", "train.num_generations=3", "model.resources.gpus_per_node=8"
+    )
     with pytest.raises(SweepError, match="8 processes"):
         validate_cell(cfg)
 

@@ -28,7 +28,9 @@ def test_every_cell_is_a_finished_child_run_of_the_sweep(swept):
     cells, parents = cell_runs(root / "out", sweep_id)
     (parent,) = parents
     assert sorted(r.info.run_name for r in cells) == [
-        "grpo-qwen2_5_vl_3b-baseline-seed0", "grpo-qwen2_5_vl_3b-dyco-seed0", "zero-shot-qwen2_5_vl_3b"
+        "grpo-qwen2_5_vl_3b-baseline-seed0",
+        "grpo-qwen2_5_vl_3b-dyco-seed0",
+        "zero-shot-qwen2_5_vl_3b",
     ]
     for r in cells:
         assert r.data.tags["mlflow.parentRunId"] == parent.info.run_id
@@ -94,8 +96,16 @@ def test_dry_run_prints_the_matrix_and_writes_nothing(tmp_path):
 
 def test_one_bad_cell_stops_the_sweep_before_anything_is_dispatched(tmp_path):
     out = tmp_path / "out"
-    done = run(sweep_command("algo=grpo,dapo", "profile=tiny", "model=qwen2_5_vl_3b,qwen2_5_vl_7b",
-                             "model.tiny=null", f"output_root={out}"), cwd=tmp_path)
+    done = run(
+        sweep_command(
+            "algo=grpo,dapo",
+            "profile=tiny",
+            "model=qwen2_5_vl_3b,qwen2_5_vl_7b",
+            "model.tiny=null",
+            f"output_root={out}",
+        ),
+        cwd=tmp_path,
+    )
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()[-1:]
     assert line.startswith("error: cell algo=grpo") and "model.path=" in line
@@ -104,10 +114,17 @@ def test_one_bad_cell_stops_the_sweep_before_anything_is_dispatched(tmp_path):
 
 def test_a_killed_sweep_resumes_from_the_last_checkpoint_as_one_run(tmp_path):
     out = tmp_path / "out"
-    args = sweep_command("algo=grpo", "method=dyco", "profile=tiny", "train.max_steps=6", "train.save_steps=2",
-                         f"output_root={out}")
-    proc = subprocess.Popen(args, cwd=tmp_path, env={**os.environ, **OFFLINE}, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = sweep_command(
+        "algo=grpo", "method=dyco", "profile=tiny", "train.max_steps=6", "train.save_steps=2", f"output_root={out}"
+    )
+    proc = subprocess.Popen(
+        args,
+        cwd=tmp_path,
+        env={**os.environ, **OFFLINE},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     checkpoints = list((out / "sweeps").glob("*/runs/grpo-qwen2_5_vl_3b-dyco-seed0/checkpoints"))
     deadline = time.time() + 300
     while time.time() < deadline and not any((c / "checkpoint-2").exists() for c in checkpoints):
@@ -129,8 +146,17 @@ def test_a_killed_sweep_resumes_from_the_last_checkpoint_as_one_run(tmp_path):
 def test_an_unreachable_mlflow_store_loses_nothing_and_the_report_logs_it_later(tmp_path):
     out = tmp_path / "out"
     down = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "2", **OFFLINE}
-    done = run(sweep_command("algo=grpo", "method=zero_shot", "profile=tiny", "mlflow.tracking_uri=http://127.0.0.1:9",
-                             f"output_root={out}"), cwd=tmp_path, **down)
+    done = run(
+        sweep_command(
+            "algo=grpo",
+            "method=zero_shot",
+            "profile=tiny",
+            "mlflow.tracking_uri=http://127.0.0.1:9",
+            f"output_root={out}",
+        ),
+        cwd=tmp_path,
+        **down,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "MLflow unavailable" in done.stderr and "| Zero-Shot |" in done.stdout  # the table, from disk
     sweep_id = sweep_id_of(done.stdout)

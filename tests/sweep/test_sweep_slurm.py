@@ -22,8 +22,11 @@ def _slurm():
 
 def test_a_two_cell_tiny_sweep_runs_as_slurm_jobs(tmp_path):
     out = tmp_path / "out"
-    done = run(sweep_command("algo=grpo", "method=baseline,zero_shot", "profile=tiny", *SLURM, f"output_root={out}"),
-               cwd=tmp_path, **OFFLINE)
+    done = run(
+        sweep_command("algo=grpo", "method=baseline,zero_shot", "profile=tiny", *SLURM, f"output_root={out}"),
+        cwd=tmp_path,
+        **OFFLINE,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     sweep_id = sweep_id_of(done.stdout)
     cells, (parent,) = cell_runs(out, sweep_id)
@@ -39,8 +42,15 @@ def test_a_two_cell_tiny_sweep_runs_as_slurm_jobs(tmp_path):
 
 def test_a_requeued_cell_resumes_from_its_checkpoint_as_one_finished_run(tmp_path):
     out = tmp_path / "out"
-    args = sweep_command("algo=grpo", "method=dyco", "profile=tiny", "train.max_steps=6", "train.save_steps=2",
-                         *SLURM, f"output_root={out}")
+    args = sweep_command(
+        "algo=grpo",
+        "method=dyco",
+        "profile=tiny",
+        "train.max_steps=6",
+        "train.save_steps=2",
+        *SLURM,
+        f"output_root={out}",
+    )
     log = open(tmp_path / "sweep.log", "w")
     proc = subprocess.Popen(args, cwd=tmp_path, env={**os.environ, **OFFLINE}, stdout=log, stderr=subprocess.STDOUT)
     run_dir = None
@@ -52,13 +62,20 @@ def test_a_requeued_cell_resumes_from_its_checkpoint_as_one_finished_run(tmp_pat
             break
         time.sleep(0.5)
     assert run_dir is not None, (tmp_path / "sweep.log").read_text()[-3000:]
-    job_id = subprocess.run(["squeue", "-h", "-n", "dyco-grpo-qwen2_5_vl_3b-dyco-seed0", "-o", "%i"],
-                            capture_output=True, text=True, check=True).stdout.split()[0]
+    job_id = subprocess.run(
+        ["squeue", "-h", "-n", "dyco-grpo-qwen2_5_vl_3b-dyco-seed0", "-o", "%i"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[0]
     subprocess.run(["scontrol", "requeue", job_id], check=True)
     time.sleep(1)
     # a requeued job waits for its credential to expire; start it as soon as SLURM allows
     for _ in range(20):
-        if subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], capture_output=True).returncode == 0:
+        if (
+            subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], capture_output=True).returncode
+            == 0
+        ):
             break
         time.sleep(0.5)
     assert proc.wait(timeout=600) == 0, (tmp_path / "sweep.log").read_text()[-3000:]

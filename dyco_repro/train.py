@@ -152,8 +152,6 @@ def load_data(plan: RunPlan):
 def run(plan: RunPlan) -> Path:
     """Train, checkpointing as configured; returns the final model directory."""
     import mlflow
-    from transformers.trainer_utils import get_last_checkpoint
-
     from . import tracking
     from .algos.common import MlflowMetrics
 
@@ -164,7 +162,7 @@ def run(plan: RunPlan) -> Path:
     write_text_atomic(plan.run_dir / "config.json", json.dumps(cfg, indent=2))
     trainer, processor = build_trainer(plan, data, callbacks=[MlflowMetrics()])
     checkpoints = plan.run_dir / "checkpoints"
-    last = get_last_checkpoint(str(checkpoints)) if cfg["resume"] == "auto" and checkpoints.is_dir() else None
+    last = last_complete_checkpoint(checkpoints) if cfg["resume"] == "auto" else None
 
     tags = {
         "algo": algo["name"],
@@ -192,6 +190,21 @@ def run(plan: RunPlan) -> Path:
                 plan.run_dir / "done.json", json.dumps({"final": str(final), "steps": trainer.state.global_step})
             )
     return final
+
+
+def last_complete_checkpoint(checkpoints: Path) -> str | None:
+    """The newest checkpoint the Trainer finished writing (trainer_state.json is its last file): a
+    process killed mid-save leaves a partial checkpoint-N that must not be resumed from."""
+    if not checkpoints.is_dir():
+        return None
+    steps = sorted(
+        (int(p.name.split("-")[1]) for p in checkpoints.glob("checkpoint-*") if p.name.split("-")[1].isdigit()),
+        reverse=True,
+    )
+    for step in steps:
+        if (checkpoints / f"checkpoint-{step}" / "trainer_state.json").is_file():
+            return str(checkpoints / f"checkpoint-{step}")
+    return None
 
 
 def _save_final(trainer, processor, final: Path) -> None:

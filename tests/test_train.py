@@ -105,3 +105,16 @@ def test_cli_bad_input_is_one_line(tmp_path, override, message):
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith(message), result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_resume_skips_a_checkpoint_cut_short_by_a_kill(tmp_path):
+    from dyco_repro.train import last_complete_checkpoint
+
+    checkpoints = tmp_path / "checkpoints"
+    assert last_complete_checkpoint(checkpoints) is None
+    for step, complete in ((2, True), (4, True), (6, False), (10, False)):
+        (checkpoints / f"checkpoint-{step}").mkdir(parents=True)
+        (checkpoints / f"checkpoint-{step}" / "model.safetensors").write_bytes(b"x")
+        if complete:
+            (checkpoints / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    assert last_complete_checkpoint(checkpoints) == str(checkpoints / "checkpoint-4")

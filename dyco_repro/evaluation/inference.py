@@ -100,13 +100,21 @@ class PredictionCache:
 
     def load(self) -> dict[str, str]:
         done: dict[str, str] = {}
-        if self.lines.exists():
-            for line in self.lines.read_text().splitlines():
-                try:
-                    row = json.loads(line)
-                    done[str(row["index"])] = row["prediction"]
-                except (ValueError, KeyError):
-                    break  # a line cut short by a crash: everything after it is redone
+        if not self.lines.exists():
+            return done
+        text = self.lines.read_text()
+        whole = []
+        for line in text.splitlines():
+            try:
+                row = json.loads(line)
+                done[str(row["index"])] = row["prediction"]
+            except (ValueError, KeyError, TypeError):
+                break  # a line cut short by a crash: everything after it is redone
+            whole.append(line + "\n")
+        if "".join(whole) != text:
+            # Drop the cut line (and restore a missing final newline) before anything is appended:
+            # otherwise the next prediction would be glued onto it and lost on every later load.
+            write_text_atomic(self.lines, "".join(whole))
         return done
 
     def add(self, rows: list[tuple[str, str]]) -> None:

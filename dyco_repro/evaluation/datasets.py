@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from pathlib import Path
 
@@ -15,12 +16,26 @@ def lmudata_root(configured: str | None) -> Path:
     return Path(root).expanduser().resolve()
 
 
-def dataset_class(bench: Benchmark):
+def vlmeval_datasets():
+    """`vlmeval.dataset`, imported without its stray root-logger ERROR ("Did not detect the .env file"),
+    which would otherwise precede our one-line error on stderr."""
     from ..compat import import_vlmeval_datasets
 
-    cls = getattr(import_vlmeval_datasets(), bench.vlmeval_class, None)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.CRITICAL)
+    try:
+        return import_vlmeval_datasets()
+    finally:
+        root.setLevel(level)
+
+
+def dataset_class(bench: Benchmark):
+    cls = getattr(vlmeval_datasets(), bench.vlmeval_class, None)
     if cls is None:
-        raise EvalError(f"{bench.key}: VLMEvalKit has no dataset class {bench.vlmeval_class}; fix evaluation/benchmarks.yaml")
+        raise EvalError(
+            f"{bench.key}: VLMEvalKit has no dataset class {bench.vlmeval_class}; fix evaluation/benchmarks.yaml"
+        )
     return cls
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,23 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
 
 
+class RedactKey(logging.Filter):
+    """VLMEvalKit's OpenAIWrapper logs "Using API Base: ...; API Key: <the key>" at INFO, which our
+    stdout logging shows: the key is masked in its log records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = os.environ.get("OPENAI_API_KEY")
+        if key and key in (message := record.getMessage()):
+            record.msg, record.args = message.replace(key, "***"), None
+        return True
+
+
+def redact_judge_key() -> None:
+    logger = logging.getLogger("vlmeval.api.gpt")
+    if not any(isinstance(f, RedactKey) for f in logger.filters):
+        logger.addFilter(RedactKey())
+
+
 def score(dataset, bench: Benchmark, judge: Judge, prediction_file: Path, fresh: bool) -> tuple[float | None, Any]:
     """(normalised score or None when not judged, raw result). Scoring runs in its own folder per
     judge, next to a copy of the prediction file; `fresh` clears it (new predictions, or force)."""
@@ -72,6 +91,7 @@ def score(dataset, bench: Benchmark, judge: Judge, prediction_file: Path, fresh:
     target = folder / prediction_file.name
     if not target.exists():
         shutil.copyfile(prediction_file, target)
+    redact_judge_key()
     try:
         result = dataset.evaluate(str(target), **dict(judge.kwargs))
     except AssertionError as err:  # VLMEvalKit asserts a working judge

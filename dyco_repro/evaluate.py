@@ -51,7 +51,9 @@ def check_eval_config(cfg: DictConfig) -> tuple[list[Benchmark], dict[str, Path]
         raise EvalError(f"eval.batch_size={ev.batch_size}, eval.max_new_tokens={ev.max_new_tokens}: both must be >= 1")
     roots = {}
     for bench in benchmarks:
-        roots[bench.key] = synthetic_root(ev.synthetic_n) if bench.key.startswith("Synth_") else lmudata_root(ev.lmudata)
+        roots[bench.key] = (
+            synthetic_root(ev.synthetic_n) if bench.key.startswith("Synth_") else lmudata_root(ev.lmudata)
+        )
         check_tsv(bench, roots[bench.key])
     judges = {b.key: choose_judge(cfg.judge, b, ev.judge_model, ev.judge_nproc) for b in benchmarks}
     return benchmarks, roots, judges
@@ -94,6 +96,10 @@ def plan_evaluation(cfg: DictConfig) -> EvalPlan:
     ev = cfg.eval
     checkpoint = resolve_checkpoint(cfg)
     benchmarks, roots, judges = check_eval_config(cfg)
+    if ev.lm_eval.tasks:  # an unknown task fails here, before any benchmark is evaluated
+        from .evaluation.lm_eval_adapter import check_tasks
+
+        check_tasks(list(ev.lm_eval.tasks), ev.lm_eval.include_path)
     generation = GenerationSettings(
         max_new_tokens=ev.max_new_tokens,
         batch_size=ev.batch_size,
@@ -153,7 +159,9 @@ def run_evaluation(plan: EvalPlan) -> dict[str, Any]:
         if todo and generator is None:
             generator = HFGenerator(plan.checkpoint, plan.generation, plan.dtype, plan.attn_implementation)
         run = predict(dataset, generator, cache, plan.generation.batch_size, desc=bench.key)
-        pred_file = write_prediction_file(dataset, run.predictions, plan.generation, folder / f"dyco_{bench.dataset}.tsv")
+        pred_file = write_prediction_file(
+            dataset, run.predictions, plan.generation, folder / f"dyco_{bench.dataset}.tsv"
+        )
         value, raw = score(dataset, bench, judge, pred_file, fresh=plan.force or run.generated > 0)
         entry = {
             "benchmark": bench.key,
@@ -187,8 +195,10 @@ def _lm_eval(plan: EvalPlan, generator, previous: dict | None) -> dict[str, Any]
 
     settings = {k: plan.lm_eval.get(k) for k in ("tasks", "include_path", "limit")}
     old = (previous or {}).get("lm_eval")
-    if old and old.get("settings") == settings and old.get("checkpoint_fingerprint") == checkpoint_fingerprint(
-        plan.checkpoint
+    if (
+        old
+        and old.get("settings") == settings
+        and old.get("checkpoint_fingerprint") == checkpoint_fingerprint(plan.checkpoint)
     ):
         return old
     generator = generator or HFGenerator(plan.checkpoint, plan.generation, plan.dtype, plan.attn_implementation)

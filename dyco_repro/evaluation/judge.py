@@ -114,7 +114,9 @@ def answers_match(extracted: str, answer: str) -> bool:
 def rule_score(predictions) -> dict:
     """Accuracy (0-100) of the rule-extracted answers over a prediction frame."""
     hits = [
-        answers_match(extract_answer(row["prediction"], parse_options(row.get("choices", row.get("options", "")))), row["answer"])
+        answers_match(
+            extract_answer(row["prediction"], parse_options(row.get("choices", row.get("options", "")))), row["answer"]
+        )
         for _, row in predictions.iterrows()
     ]
     return {"Overall": 100.0 * sum(hits) / len(hits) if hits else 0.0, "hit": sum(hits), "tot": len(hits)}

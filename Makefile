@@ -20,8 +20,8 @@ test: install
 	$(PY) -m pytest
 
 lint: install
-	$(VENV)/bin/ruff check dyco_repro tests
-	$(VENV)/bin/ruff format --check dyco_repro tests
+	$(VENV)/bin/ruff check dyco_repro tests hydra_plugins
+	$(VENV)/bin/ruff format --check dyco_repro tests hydra_plugins
 
 # The Table 1 matrix (4 algorithms x 2 sizes x baseline/DyCo-RL + zero-shot) on the tiny world:
 # CPU, offline, local MLflow store under outputs/; prints the table at the end.

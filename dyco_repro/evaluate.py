@@ -49,6 +49,7 @@ def check_eval_config(cfg: DictConfig) -> tuple[list[Benchmark], dict[str, Path]
     check_policy(cfg.judge)
     if ev.batch_size < 1 or ev.max_new_tokens < 1:
         raise EvalError(f"eval.batch_size={ev.batch_size}, eval.max_new_tokens={ev.max_new_tokens}: both must be >= 1")
+    check_backend(ev.backend)
     roots = {}
     for bench in benchmarks:
         roots[bench.key] = (
@@ -61,6 +62,18 @@ def check_eval_config(cfg: DictConfig) -> tuple[list[Benchmark], dict[str, Path]
 
 def _plain(value: Any) -> Any:
     return OmegaConf.to_object(value) if OmegaConf.is_config(value) else value
+
+
+def check_backend(backend: str) -> None:
+    if backend not in ("hf", "vlmeval"):
+        raise EvalError(f"eval.backend={backend} is not a backend; use eval.backend=hf (ours) or vlmeval (Qwen2VLChat)")
+    if backend == "vlmeval":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise EvalError(
+                "eval.backend=vlmeval runs VLMEvalKit's Qwen2VLChat, which needs a CUDA GPU; use eval.backend=hf"
+            )
 
 
 def synthetic_root(n: int) -> Path:
@@ -107,6 +120,7 @@ def plan_evaluation(cfg: DictConfig) -> EvalPlan:
         max_pixels=ev.max_pixels,
         instruction=ev.instruction,
         extract_answer_tag=ev.extract_answer_tag,
+        backend=ev.backend,
     )
     return EvalPlan(
         checkpoint=checkpoint,
@@ -125,7 +139,7 @@ def plan_evaluation(cfg: DictConfig) -> EvalPlan:
 def run_evaluation(plan: EvalPlan) -> dict[str, Any]:
     """Evaluate every benchmark (reusing finished ones), write and return the results."""
     from .evaluation.datasets import build_dataset
-    from .evaluation.inference import HFGenerator, PredictionCache, predict, write_prediction_file
+    from .evaluation.inference import PredictionCache, make_generator, predict, write_prediction_file
     from .evaluation.scoring import score
 
     results_path = plan.output_dir / RESULTS_FILE
@@ -157,7 +171,7 @@ def run_evaluation(plan: EvalPlan) -> dict[str, Any]:
         cache = PredictionCache(folder, {k: v for k, v in identity.items() if k != "judge"})
         todo = len(dataset) - len(cache.load())
         if todo and generator is None:
-            generator = HFGenerator(plan.checkpoint, plan.generation, plan.dtype, plan.attn_implementation)
+            generator = make_generator(plan.checkpoint, plan.generation, plan.dtype, plan.attn_implementation)
         run = predict(dataset, generator, cache, plan.generation.batch_size, desc=bench.key)
         pred_file = write_prediction_file(
             dataset, run.predictions, plan.generation, folder / f"dyco_{bench.dataset}.tsv"
@@ -190,7 +204,7 @@ def run_evaluation(plan: EvalPlan) -> dict[str, Any]:
 
 
 def _lm_eval(plan: EvalPlan, generator, previous: dict | None) -> dict[str, Any]:
-    from .evaluation.inference import HFGenerator
+    from .evaluation.inference import make_generator
     from .evaluation.lm_eval_adapter import run_lm_eval
 
     settings = {k: plan.lm_eval.get(k) for k in ("tasks", "include_path", "limit")}
@@ -201,7 +215,7 @@ def _lm_eval(plan: EvalPlan, generator, previous: dict | None) -> dict[str, Any]
         and old.get("checkpoint_fingerprint") == checkpoint_fingerprint(plan.checkpoint)
     ):
         return old
-    generator = generator or HFGenerator(plan.checkpoint, plan.generation, plan.dtype, plan.attn_implementation)
+    generator = generator or make_generator(plan.checkpoint, plan.generation, plan.dtype, plan.attn_implementation)
     out = run_lm_eval(
         generator.model,
         generator.processor.tokenizer,

@@ -152,6 +152,7 @@ def load_data(plan: RunPlan):
 def run(plan: RunPlan) -> Path:
     """Train, checkpointing as configured; returns the final model directory."""
     import mlflow
+
     from . import tracking
     from .algos.common import MlflowMetrics
 

@@ -30,6 +30,7 @@ class GenerationSettings:
     max_pixels: int
     instruction: str | None = None  # appended to the question (e.g. the RL format instruction)
     extract_answer_tag: bool = True  # score the <answer>...</answer> part when the model wrote one
+    backend: str = "hf"  # hf: our batched generation; vlmeval: VLMEvalKit's Qwen2VLChat (CUDA + flash-attn)
 
     def as_dict(self) -> dict:
         return asdict(self) | {"do_sample": False}
@@ -63,7 +64,7 @@ class HFGenerator:
         self.model = AutoModelForImageTextToText.from_pretrained(checkpoint, dtype=dtype, attn_implementation=attn)
         self.model.to(self.device).eval()
 
-    def __call__(self, messages: list[list[dict]]) -> list[str]:
+    def __call__(self, messages: list[list[dict]], dataset_name: str | None = None) -> list[str]:
         import torch
         from PIL import Image
 
@@ -78,6 +79,36 @@ class HFGenerator:
             )
         new = out[:, inputs["input_ids"].shape[1] :]
         return self.processor.batch_decode(new, skip_special_tokens=True)
+
+
+class VLMEvalKitGenerator:
+    """VLMEvalKit's own Qwen2VLChat (its prompts per dataset, one sample at a time), for GPUs."""
+
+    def __init__(self, checkpoint: Path, settings: GenerationSettings):
+        from ..compat import import_vlmeval_datasets
+
+        import_vlmeval_datasets()  # VLMEvalKit imported with autograd left as it was
+        from vlmeval.vlm import Qwen2VLChat
+
+        self.settings = settings
+        self.model = Qwen2VLChat(
+            model_path=str(checkpoint),
+            min_pixels=settings.min_pixels,
+            max_pixels=settings.max_pixels,
+            max_new_tokens=settings.max_new_tokens,
+            do_sample=False,
+        )
+        self.processor = self.model.processor
+
+    def __call__(self, messages: list[list[dict]], dataset_name: str | None = None) -> list[str]:
+        extra = [{"type": "text", "value": self.settings.instruction}] if self.settings.instruction else []
+        return [self.model.generate(message=[*m, *extra], dataset=dataset_name) for m in messages]
+
+
+def make_generator(checkpoint: Path, settings: GenerationSettings, dtype: str = "auto", attn: str = "sdpa"):
+    if settings.backend == "vlmeval":
+        return VLMEvalKitGenerator(checkpoint, settings)
+    return HFGenerator(checkpoint, settings, dtype, attn)
 
 
 def scored_text(prediction: str, settings: GenerationSettings) -> str:
@@ -131,7 +162,7 @@ class PredictionRun:
 
 
 def predict(
-    dataset, generate: Callable[[list[list[dict]]], list[str]], cache: PredictionCache, batch_size: int, desc: str
+    dataset, generate: Callable[[list[list[dict]], str], list[str]], cache: PredictionCache, batch_size: int, desc: str
 ) -> PredictionRun:
     """Every sample's raw prediction, generating only those not cached."""
     done = cache.load()
@@ -141,7 +172,7 @@ def predict(
     batches = math.ceil(len(todo) / batch_size)
     for b in tqdm(range(batches), desc=desc, unit="batch", disable=not todo):
         rows = [data.iloc[i] for i in todo[b * batch_size : (b + 1) * batch_size]]
-        outputs = generate([dataset.build_prompt(row) for row in rows])
+        outputs = generate([dataset.build_prompt(row) for row in rows], dataset.dataset_name)
         pairs = [(str(row["index"]), text) for row, text in zip(rows, outputs, strict=True)]
         cache.add(pairs)
         done.update(pairs)

@@ -17,8 +17,6 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ..tracking import NOT_IDENTITY
-
 ZERO_SHOT = "zero-shot"
 ACCELERATE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "accelerate" / "zero3.yaml"
 # Overrides that steer the sweep itself; a cell's own commands never see them.
@@ -50,6 +48,8 @@ class Cell:
 
 def cell_identity(resolved: dict[str, Any]) -> dict[str, Any]:
     """What a cell computes. Zero-shot: the base model and the evaluation only."""
+    from ..tracking import NOT_IDENTITY  # here, not at import: Hydra imports this module scanning plugins
+
     if resolved["method"]["name"] == ZERO_SHOT:
         keys = ("model", "eval", "benchmarks", "judge", "method", "profile")
         return {k: resolved[k] for k in keys}

@@ -24,8 +24,13 @@ def names(policy):
 
 def test_auto_without_endpoint_exact_where_valid_and_the_rest_not_judged(no_endpoint):
     assert names("auto") == {
-        "WeMath": EXACT, "HallusionBench": EXACT, "MME": EXACT, "MMBench": EXACT,
-        "MathVision": NOT_JUDGED, "MathVerse": NOT_JUDGED, "LogicVista": NOT_JUDGED,
+        "WeMath": EXACT,
+        "HallusionBench": EXACT,
+        "MME": EXACT,
+        "MMBench": EXACT,
+        "MathVision": NOT_JUDGED,
+        "MathVerse": NOT_JUDGED,
+        "LogicVista": NOT_JUDGED,
     }
     assert not choose_judge("auto", BENCH["MathVision"], "gpt-4o-mini").official
 
@@ -80,3 +85,16 @@ def test_rule_match_is_mathematical_not_textual():
     assert answers_match("0.5", r"\frac{1}{2}")
     assert answers_match("C", "c")
     assert not answers_match("3", "4")
+
+
+def test_vlmeval_backend_needs_a_gpu_and_unknown_backends_are_refused(monkeypatch):
+    import torch
+
+    from dyco_repro.evaluate import check_backend
+
+    check_backend("hf")
+    with pytest.raises(EvalError, match="eval.backend=hf"):
+        check_backend("vllm")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(EvalError, match="needs a CUDA GPU"):
+        check_backend("vlmeval")

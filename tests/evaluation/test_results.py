@@ -3,9 +3,17 @@ import json
 from dyco_repro.evaluation.results import SCHEMA, load_results, save_results
 
 ENTRY = {
-    "benchmark": "Synth_MCQ", "dataset": "Synth_MCQ", "group": "Visual-Centric Reasoning", "score": 50.0,
-    "judge": "exact_matching", "official": True, "n": 4, "seconds": 1.0, "samples_per_s": 4.0,
-    "generation": {}, "identity": {},
+    "benchmark": "Synth_MCQ",
+    "dataset": "Synth_MCQ",
+    "group": "Visual-Centric Reasoning",
+    "score": 50.0,
+    "judge": "exact_matching",
+    "official": True,
+    "n": 4,
+    "seconds": 1.0,
+    "samples_per_s": 4.0,
+    "generation": {},
+    "identity": {},
 }
 
 

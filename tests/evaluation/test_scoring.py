@@ -11,8 +11,22 @@ def test_mme_is_perception_plus_reasoning_over_2800(tmp_path):
     """Through VLMEvalKit's own MME_rating: all 14 subtasks perfect -> 2800 -> 100."""
     from vlmeval.dataset.utils.yorn import MME_rating
 
-    cats = ["OCR", "artwork", "celebrity", "color", "count", "existence", "landmark", "position", "posters",
-            "scene", "code_reasoning", "commonsense_reasoning", "numerical_calculation", "text_translation"]
+    cats = [
+        "OCR",
+        "artwork",
+        "celebrity",
+        "color",
+        "count",
+        "existence",
+        "landmark",
+        "position",
+        "posters",
+        "scene",
+        "code_reasoning",
+        "commonsense_reasoning",
+        "numerical_calculation",
+        "text_translation",
+    ]
     rows = [{"category": c, "image_path": f"{c}/{i}.png", "score": s} for c in cats for i in range(2) for s in (1, 1)]
     storage = tmp_path / "mme.tsv"
     pd.DataFrame(rows).to_csv(storage, sep="\t", index=False)

@@ -9,7 +9,13 @@ def test_table1_suite_is_the_papers_seven_in_order_with_vlmevalkit_names():
     benches = resolve_benchmarks("table1")
     assert [b.key for b in benches] == TABLE1
     assert [b.dataset for b in benches] == [
-        "WeMath", "MathVision", "MathVerse_MINI", "LogicVista", "HallusionBench", "MME", "MMBench_DEV_EN"
+        "WeMath",
+        "MathVision",
+        "MathVerse_MINI",
+        "LogicVista",
+        "HallusionBench",
+        "MME",
+        "MMBench_DEV_EN",
     ]
     assert column_groups(benches) == [
         ("Mathematical Reasoning", TABLE1[:3]),

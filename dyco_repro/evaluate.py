@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from .evaluation.judge import Judge, check_policy, choose_judge
 from .evaluation.results import RESULTS_FILE, SCHEMA, checkpoint_fingerprint, load_results, save_results
 from .evaluation.suite import Benchmark, EvalError, resolve_benchmarks
-from .train import ConfigError, check_group_choices
+from .train import ConfigError, run_checked
 
 
 @dataclass
@@ -248,9 +248,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        check_group_choices(sys.argv[1:])
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    main()
+    run_checked(main)

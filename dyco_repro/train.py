@@ -253,10 +253,15 @@ def main(cfg: DictConfig) -> None:
         print(f"final model: {final}")
 
 
-if __name__ == "__main__":
+def run_checked(main) -> None:
+    """A Hydra entry point, after the group-option check (one line and exit 2 for a typo)."""
     try:
         check_group_choices(sys.argv[1:])
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     main()
+
+
+if __name__ == "__main__":
+    run_checked(main)

@@ -356,34 +356,12 @@ def test_write_all_failure_keeps_the_old_file_and_leaves_no_temp(tmp_path, monke
 
 # ----------------------------------------------------------------------------- the paper's numbers
 
-PAPER_CSV = """\
-model,method,WeMath,MathVision,MathVerse,LogicVista,HallusionBench,MME,MMBench,Avg
-Qwen2.5-VL-3B,zero-shot,20.0,23.0,33.8,34.5,61.3,76.9,62.8,44.6
-Qwen2.5-VL-3B,grpo,23.0,21.4,34.4,39.8,60.8,79.9,54.8,44.9
-Qwen2.5-VL-3B,grpo+dyco,25.9,22.4,36.0,41.0,62.4,80.7,58.2,46.7
-Qwen2.5-VL-3B,dapo,27.4,17.1,34.0,39.8,60.7,81.0,51.7,44.5
-Qwen2.5-VL-3B,dapo+dyco,26.9,22.8,36.6,41.4,62.7,82.1,54.8,46.8
-Qwen2.5-VL-3B,sapo,31.5,20.1,35.0,39.4,59.7,82.1,53.0,45.8
-Qwen2.5-VL-3B,sapo+dyco,32.0,19.7,35.3,44.5,63.9,81.1,54.8,47.3
-Qwen2.5-VL-3B,gspo,27.2,19.7,34.0,35.8,62.4,79.6,54.9,44.8
-Qwen2.5-VL-3B,gspo+dyco,26.0,24.0,34.1,37.4,62.0,81.9,56.3,46.0
-Qwen2.5-VL-7B,zero-shot,33.2,23.7,43.8,44.5,65.0,82.4,82.9,53.6
-Qwen2.5-VL-7B,grpo,38.7,26.6,47.4,46.2,69.2,83.3,78.0,55.6
-Qwen2.5-VL-7B,grpo+dyco,40.5,29.3,49.5,48.5,71.6,84.9,83.8,58.3
-Qwen2.5-VL-7B,dapo,36.4,23.0,44.5,42.3,70.0,86.3,62.7,52.2
-Qwen2.5-VL-7B,dapo+dyco,37.5,24.4,45.2,43.8,71.0,86.0,75.8,54.8
-Qwen2.5-VL-7B,sapo,38.5,26.6,47.0,42.3,71.0,85.6,74.1,55.0
-Qwen2.5-VL-7B,sapo+dyco,40.7,24.6,47.8,47.7,69.2,86.0,74.6,55.8
-Qwen2.5-VL-7B,gspo,39.4,26.6,42.4,46.5,71.4,81.6,65.8,53.4
-Qwen2.5-VL-7B,gspo+dyco,39.9,27.6,46.5,48.3,73.2,84.8,75.5,56.5
-"""
-
 
 @pytest.fixture
-def paper(tmp_path) -> pd.DataFrame:
-    path = tmp_path / "table1_paper.csv"
-    path.write_text(PAPER_CSV)
-    return load_paper_reference(path)
+def paper() -> pd.DataFrame:
+    from dyco_repro.report.build import PAPER_REFERENCE
+
+    return load_paper_reference(PAPER_REFERENCE)
 
 
 def records_from_reference(reference: pd.DataFrame) -> list[CellResult]:

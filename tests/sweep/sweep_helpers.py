@@ -10,10 +10,15 @@ def sweep_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "dyco_repro.sweep", "-m", *args]
 
 
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a sweep subprocess, without the MLflow store an earlier test
+    (or mlflow.set_tracking_uri) left in MLFLOW_TRACKING_URI: each sweep uses its own output root."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return {**env, **extra}
+
+
 def run(command: list[str], cwd: Path, timeout: int = 600, **env) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        command, cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return subprocess.run(command, cwd=cwd, env=clean_env(**env), capture_output=True, text=True, timeout=timeout)
 
 
 def sweep_id_of(stdout: str) -> str:

@@ -7,7 +7,7 @@ import subprocess
 import time
 
 import pytest
-from sweep_helpers import OFFLINE, cell_runs, run, sweep_command, sweep_id_of
+from sweep_helpers import OFFLINE, cell_runs, clean_env, run, sweep_command, sweep_id_of
 
 pytestmark = pytest.mark.slow
 
@@ -120,7 +120,7 @@ def test_a_killed_sweep_resumes_from_the_last_checkpoint_as_one_run(tmp_path):
     proc = subprocess.Popen(
         args,
         cwd=tmp_path,
-        env={**os.environ, **OFFLINE},
+        env=clean_env(**OFFLINE),
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

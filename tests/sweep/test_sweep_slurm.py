@@ -3,13 +3,12 @@
 Locally these skip when SLURM is not running; in CI they must run (tests/slurm.py)."""
 
 import json
-import os
 import subprocess
 import time
 
 import pytest
 from slurm import require_slurm
-from sweep_helpers import OFFLINE, cell_runs, run, sweep_command, sweep_id_of
+from sweep_helpers import OFFLINE, cell_runs, clean_env, run, sweep_command, sweep_id_of
 
 pytestmark = pytest.mark.slow
 SLURM = ("launcher=slurm", "hydra.launcher.partition=debug")
@@ -52,7 +51,7 @@ def test_a_requeued_cell_resumes_from_its_checkpoint_as_one_finished_run(tmp_pat
         f"output_root={out}",
     )
     log = open(tmp_path / "sweep.log", "w")
-    proc = subprocess.Popen(args, cwd=tmp_path, env={**os.environ, **OFFLINE}, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(args, cwd=tmp_path, env=clean_env(**OFFLINE), stdout=log, stderr=subprocess.STDOUT)
     run_dir = None
     deadline = time.time() + 300
     while time.time() < deadline:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -48,6 +49,8 @@ class SweepLauncherMixin:
         sweep_dir = output_root / "sweeps" / sweep_id
         try:
             planned = self._plan(job_overrides, sweep_id)
+            if not config.dry_run:
+                self._check_scheduler()
         except SweepError as err:
             _forget_empty_sweep_dir(Path(str(config.hydra.sweep.dir)).resolve(), output_root)
             print(f"error: {err}", file=sys.stderr)
@@ -107,6 +110,25 @@ class SweepLauncherMixin:
             planned.setdefault(cell.cell_hash, PlannedCell(cell, cfg))  # zero-shot: once per model
         return list(planned.values())
 
+    def _check_scheduler(self) -> None:
+        """SLURM answers and knows the partition, before anything is logged or submitted."""
+        if self._EXECUTOR != "slurm":
+            return
+        if shutil.which("sbatch") is None:
+            raise SweepError(
+                "launcher=slurm but there is no sbatch on PATH; run on a SLURM login node or use launcher=local"
+            )
+        partition = self.params.get("partition")
+        found = subprocess.run(["sinfo", "-h", "-o", "%R"], capture_output=True, text=True, timeout=60)
+        known = sorted(set(found.stdout.split()))
+        if found.returncode != 0:
+            raise SweepError(f"sinfo failed ({found.stderr.strip()[:200]}); is the SLURM controller up?")
+        if partition and partition not in known:
+            raise SweepError(
+                f"SLURM has no partition {partition!r} (has {', '.join(known)}); "
+                "set DYCO_SLURM_PARTITION or hydra.launcher.partition="
+            )
+
     def _print_plan(self, sweep_id: str, planned: list[PlannedCell]) -> None:
         print(f"sweep {sweep_id}: {len(planned)} cells (dry run: nothing submitted), launcher {self._EXECUTOR}")
         for p in planned:
@@ -161,9 +183,14 @@ class SweepLauncherMixin:
                 overrides = [*p.cell.overrides] + ([f"mlflow.parent_run_id={parent}"] if parent else [])
                 resources = {k: v for k, v in p.cell.resources.items() if k in RESOURCE_KEYS}
                 executor.update_parameters(**{**base, **resources, "name": f"dyco-{p.cell.name}"})
-                job = executor.submit(
-                    self, overrides, "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()
-                )
+                try:
+                    job = executor.submit(
+                        self, overrides, "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()
+                    )
+                except Exception as err:  # noqa: BLE001 - e.g. sbatch refuses the account: that cell fails
+                    reason = " ".join(str(err).split())[:300]
+                    returns.append(f"{p.cell.name} (not submitted: {reason})")
+                    continue
                 print(f"submitted {p.cell.name} as job {job.job_id}")
                 running.append((job, p, time.perf_counter()))
             time.sleep(0.5)

@@ -45,7 +45,7 @@ def test_a_requeued_cell_resumes_from_its_checkpoint_as_one_finished_run(tmp_pat
         "algo=grpo",
         "method=dyco",
         "profile=tiny",
-        "train.max_steps=6",
+        "train.max_steps=12",
         "train.save_steps=2",
         *SLURM,
         f"output_root={out}",
@@ -61,12 +61,13 @@ def test_a_requeued_cell_resumes_from_its_checkpoint_as_one_finished_run(tmp_pat
             break
         time.sleep(0.5)
     assert run_dir is not None, (tmp_path / "sweep.log").read_text()[-3000:]
-    job_id = subprocess.run(
-        ["squeue", "-h", "-n", "dyco-grpo-qwen2_5_vl_3b-dyco-seed0", "-o", "%i"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()[0]
+    queued = subprocess.run(
+        ["squeue", "-h", "-n", "dyco-grpo-qwen2_5_vl_3b-dyco-seed0", "-o", "%i"], capture_output=True, text=True
+    ).stdout.split()
+    assert queued, (
+        "the cell's job left the queue before it could be requeued:\n" + (tmp_path / "sweep.log").read_text()[-3000:]
+    )
+    job_id = queued[0]
     subprocess.run(["scontrol", "requeue", job_id], check=True)
     time.sleep(1)
     # a requeued job waits for its credential to expire; start it as soon as SLURM allows
@@ -84,6 +85,27 @@ def test_a_requeued_cell_resumes_from_its_checkpoint_as_one_finished_run(tmp_pat
     (cell,), _ = cell_runs(out, sweep_id)
     assert cell.data.tags["dyco.status"] == "finished"
     assert cell.data.tags["resumed_from"].startswith("checkpoint-")
-    assert json.loads((run_dir / "done.json").read_text())["steps"] == 6
+    assert json.loads((run_dir / "done.json").read_text())["steps"] == 12
     record = json.loads((run_dir / "cell.json").read_text())
     assert set(record["scores"]) == {"Synth_Math", "Synth_MCQ", "Synth_MME"}
+
+
+def test_an_unknown_partition_is_one_line_before_anything_is_submitted(tmp_path):
+    out = tmp_path / "out"
+    done = run(
+        sweep_command(
+            "algo=grpo",
+            "method=zero_shot",
+            "profile=tiny",
+            "launcher=slurm",
+            "hydra.launcher.partition=nopart",
+            f"output_root={out}",
+        ),
+        cwd=tmp_path,
+        **OFFLINE,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: SLURM has no partition 'nopart' (has debug); set DYCO_SLURM_PARTITION or hydra.launcher.partition="
+    )
+    assert not out.exists()

@@ -92,6 +92,7 @@ class SweepLauncherMixin:
 
     def _plan(self, job_overrides: Sequence[Sequence[str]], sweep_id: str) -> list[PlannedCell]:
         planned: dict[str, PlannedCell] = {}
+        unjudged: set[str] = set()
         loader = self.hydra_context.config_loader
         for overrides in job_overrides:
             ov = [*overrides, f"sweep_id={sweep_id}"]
@@ -101,13 +102,19 @@ class SweepLauncherMixin:
                 if cfg.method.name == ZERO_SHOT:
                     ov.append(f"run_name=zero-shot-{cfg.model.name}")
                     cfg = without_hydra(loader.load_sweep_config(self.config, ov))
-                validate_cell(cfg)
+                unjudged.update(validate_cell(cfg))
             except SweepError as err:
                 raise SweepError(f"cell {label}: {err}") from None
             except Exception as err:  # noqa: BLE001 - Hydra's own errors: say which cell
                 raise SweepError(f"cell {label}: {str(err).splitlines()[0]}") from None
             cell = plan_cell(cfg, ov, parent_run_id=None)
             planned.setdefault(cell.cell_hash, PlannedCell(cell, cfg))  # zero-shot: once per model
+        if unjudged:
+            print(
+                f"warning: {', '.join(sorted(unjudged))} will not be judged (no LLM judge): export OPENAI_API_KEY "
+                "(and OPENAI_API_BASE) for judge=auto, or use judge=rule",
+                file=sys.stderr,
+            )
         return list(planned.values())
 
     def _check_scheduler(self) -> None:

@@ -25,9 +25,10 @@ def sweep_identity(overrides: Iterable[str] | DictConfig) -> str:
     return f"{name}-{hashlib.sha256(' '.join(kept).encode()).hexdigest()[:8]}"
 
 
-def validate_cell(cfg: DictConfig) -> None:
+def validate_cell(cfg: DictConfig) -> list[str]:
     """Everything a cell needs, checked now: its overrides resolve, its model and data paths exist,
-    its batch sizes fit its processes, its benchmarks, TSVs and judge are in place."""
+    its batch sizes fit its processes, its benchmarks, TSVs and judge are in place. Returns the
+    benchmarks it will leave not judged (no LLM judge configured)."""
     from ..evaluate import check_eval_config, resolve_checkpoint
     from ..evaluation.suite import EvalError
     from ..train import ConfigError, plan_run
@@ -48,7 +49,7 @@ def validate_cell(cfg: DictConfig) -> None:
             resolve_checkpoint(probe)
         else:
             plan_run(cfg)
-        check_eval_config(cfg)
+        _, _, judges = check_eval_config(cfg)
     except (ConfigError, EvalError) as err:
         raise SweepError(str(err).splitlines()[0]) from None
     finally:
@@ -56,3 +57,4 @@ def validate_cell(cfg: DictConfig) -> None:
             os.environ.pop("WORLD_SIZE", None)
         else:
             os.environ["WORLD_SIZE"] = previous
+    return [key for key, judge in judges.items() if judge.name == "none"]

@@ -198,22 +198,18 @@ def run_evaluation(plan: EvalPlan) -> dict[str, Any]:
         save_results(results_path, results)  # progress survives an interruption
         print(f"{bench.key}: {_shown(entry)}")
     if plan.lm_eval.get("tasks"):
-        results["lm_eval"] = _lm_eval(plan, generator, previous)
+        results["lm_eval"] = _lm_eval(plan, generator, previous, fingerprint)
     save_results(results_path, results)
     return results
 
 
-def _lm_eval(plan: EvalPlan, generator, previous: dict | None) -> dict[str, Any]:
+def _lm_eval(plan: EvalPlan, generator, previous: dict | None, fingerprint: str) -> dict[str, Any]:
     from .evaluation.inference import make_generator
     from .evaluation.lm_eval_adapter import run_lm_eval
 
     settings = {k: plan.lm_eval.get(k) for k in ("tasks", "include_path", "limit")}
     old = (previous or {}).get("lm_eval")
-    if (
-        old
-        and old.get("settings") == settings
-        and old.get("checkpoint_fingerprint") == checkpoint_fingerprint(plan.checkpoint)
-    ):
+    if old and old.get("settings") == settings and old.get("checkpoint_fingerprint") == fingerprint:
         return old
     generator = generator or make_generator(plan.checkpoint, plan.generation, plan.dtype, plan.attn_implementation)
     out = run_lm_eval(
@@ -224,7 +220,7 @@ def _lm_eval(plan: EvalPlan, generator, previous: dict | None) -> dict[str, Any]
         settings["limit"],
         plan.lm_eval.get("batch_size", 8),
     )
-    return out | {"settings": settings, "checkpoint_fingerprint": checkpoint_fingerprint(plan.checkpoint)}
+    return out | {"settings": settings, "checkpoint_fingerprint": fingerprint}
 
 
 def _shown(entry: dict) -> str:

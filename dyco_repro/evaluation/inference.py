@@ -91,18 +91,18 @@ class VLMEvalKitGenerator:
         from vlmeval.vlm import Qwen2VLChat
 
         self.settings = settings
-        self.model = Qwen2VLChat(
+        self.chat = Qwen2VLChat(
             model_path=str(checkpoint),
             min_pixels=settings.min_pixels,
             max_pixels=settings.max_pixels,
             max_new_tokens=settings.max_new_tokens,
             do_sample=False,
         )
-        self.processor = self.model.processor
+        self.model, self.processor = self.chat.model, self.chat.processor  # the HF model, as lm-eval needs
 
     def __call__(self, messages: list[list[dict]], dataset_name: str | None = None) -> list[str]:
         extra = [{"type": "text", "value": self.settings.instruction}] if self.settings.instruction else []
-        return [self.model.generate(message=[*m, *extra], dataset=dataset_name) for m in messages]
+        return [self.chat.generate(message=[*m, *extra], dataset=dataset_name) for m in messages]
 
 
 def make_generator(checkpoint: Path, settings: GenerationSettings, dtype: str = "auto", attn: str = "sdpa"):

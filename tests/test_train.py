@@ -6,25 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import mlflow
 import pytest
-from hydra import compose, initialize_config_dir
+from run_helpers import logged_runs as runs
+from run_helpers import tiny_config as config
 
 from dyco_repro.train import ConfigError, plan_run, run
-
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
-
-
-def config(tmp_path, *overrides):
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose("config", overrides=["profile=tiny", f"output_root={tmp_path}", *overrides])
-
-
-def runs(tmp_path):
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    return mlflow.search_runs(experiment_names=["dyco-repro"], output_format="list")
 
 
 @pytest.mark.parametrize(

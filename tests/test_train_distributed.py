@@ -9,6 +9,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from run_helpers import logged_runs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,8 +25,7 @@ def test_two_cpu_processes_train_and_log_once(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("final model:") == 1
 
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    (run,) = mlflow.search_runs(experiment_names=["dyco-repro"], output_format="list")
+    (run,) = logged_runs(tmp_path)
     assert run.data.tags["world_size"] == "2"
     assert [m.step for m in mlflow.MlflowClient().get_metric_history(run.info.run_id, "reward")] == [1, 2]
     final = tmp_path / "runs" / "tiny" / "grpo-qwen2_5_vl_3b-dyco-seed0" / "final"

@@ -3,17 +3,14 @@ the signal from the training forward itself (captured once, reused across iterat
 
 from __future__ import annotations
 
-import random
-
 import pytest
 import torch
+from trainer_settings import micro_batch, tiny_trainer_settings
 from transformers import Qwen2_5_VLForConditionalGeneration
 from trl import GRPOConfig, GRPOTrainer
 
 from dyco_repro.algos.grpo_family import REWEIGHTED, DyCoGRPOTrainer
 from dyco_repro.dyco import DyCoConfig, capture, compute_signals, reweight
-from dyco_repro.tiny.batches import rollout_batch
-from dyco_repro.tiny.shapes import random_scene, render
 
 LOSSES = {  # the GRPO family as TRL configures it
     "grpo": {"loss_type": "grpo"},
@@ -33,19 +30,7 @@ def make_trainer(cls, path, processor, dataset, tmp_path, loss="grpo", **kwargs)
     torch.manual_seed(0)
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path)
     extra = kwargs.pop("args", {})
-    args = GRPOConfig(
-        output_dir=str(tmp_path / "out"),
-        per_device_train_batch_size=4,
-        num_generations=4,
-        max_completion_length=8,
-        max_steps=2,
-        report_to=[],
-        use_cpu=True,
-        save_strategy="no",
-        beta=0.0,
-        **LOSSES[loss],
-        **extra,
-    )
+    args = GRPOConfig(**tiny_trainer_settings(tmp_path, **LOSSES[loss], **extra))
     return cls(
         model=model, reward_funcs=[exact_reward], args=args, train_dataset=dataset, processing_class=processor, **kwargs
     )
@@ -54,25 +39,10 @@ def make_trainer(cls, path, processor, dataset, tmp_path, loss="grpo", **kwargs)
 @pytest.fixture(scope="module")
 def loss_inputs(tiny_processor):
     """One training micro-batch as TRL's `_compute_loss` receives it."""
-    rng = random.Random(1)
-    prompts = [(render(random_scene(rng)), "How many red shapes are in the image?") for _ in range(4)]
-    inputs, P = rollout_batch(tiny_processor, prompts, [6, 3, 8, 5], seed=2)
-    return (
-        {
-            "prompt_ids": inputs["input_ids"][:, :P],
-            "prompt_mask": inputs["attention_mask"][:, :P],
-            "completion_ids": inputs["input_ids"][:, P:],
-            "completion_mask": inputs["attention_mask"][:, P:],
-            "pixel_values": inputs["pixel_values"],
-            "image_grid_thw": inputs["image_grid_thw"],
-            "num_images": [1] * 4,
-            "mm_token_type_ids": inputs["mm_token_type_ids"],
-            "advantages": torch.tensor([1.0, -0.5, 0.25, -0.75]),
-            "num_items_in_batch": inputs["attention_mask"][:, P:].sum().float(),
-        },
-        inputs,
-        P,
-    )
+    batch, inputs, P = micro_batch(tiny_processor, 4)
+    batch["advantages"] = torch.tensor([1.0, -0.5, 0.25, -0.75])
+    batch["num_items_in_batch"] = inputs["attention_mask"][:, P:].sum().float()
+    return batch, inputs, P
 
 
 def loss_and_grads(trainer, inputs):

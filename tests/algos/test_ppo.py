@@ -5,13 +5,14 @@ python -m dyco_repro.train end to end (baseline / DyCo) with one value/old-logps
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import mlflow
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from run_helpers import logged_runs as runs
+from run_helpers import tiny_config as config
 from safetensors import safe_open
+from trainer_settings import tiny_trainer_settings
 from transformers import AutoModelForImageTextToText, Qwen2_5_VLForConditionalGeneration
 from trl import GRPOTrainer
 
@@ -22,18 +23,6 @@ from dyco_repro.dyco.signals import DyCoSignals
 from dyco_repro.tiny.batches import rollout_batch
 from dyco_repro.tiny.shapes import random_scene, render
 from dyco_repro.train import plan_run, run
-
-CONF = str(Path(__file__).resolve().parents[2] / "conf")
-
-
-def config(tmp_path, *overrides):
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose("config", overrides=["profile=tiny", f"output_root={tmp_path}", *overrides])
-
-
-def runs(tmp_path):
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    return mlflow.search_runs(experiment_names=["dyco-repro"], output_format="list")
 
 
 def gae_reference(rewards, values, mask, gamma, lam):
@@ -132,17 +121,8 @@ def exact_reward(completions, solution, **kwargs):
 def make_trainer(path, processor, dataset, tmp_path, **args):
     torch.manual_seed(0)
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path)
-    config = PPOConfig(
-        output_dir=str(tmp_path / "out"),
-        per_device_train_batch_size=4,
-        num_generations=4,
-        max_completion_length=8,
-        report_to=[],
-        use_cpu=True,
-        save_strategy="no",
-        bf16=False,  # (TRL's default autocasts to bf16, also on CPU)
-        **{"beta": 0.0, "max_steps": 1, **args},
-    )
+    # bf16=False: TRL's default autocasts to bf16, also on CPU
+    config = PPOConfig(**tiny_trainer_settings(tmp_path, bf16=False, **{"max_steps": 1, **args}))
     return DyCoPPOTrainer(
         model=model, reward_funcs=[exact_reward], args=config, train_dataset=dataset, processing_class=processor
     )

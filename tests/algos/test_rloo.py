@@ -5,13 +5,12 @@ training through `dyco_repro.train`."""
 
 from __future__ import annotations
 
-import random
-from pathlib import Path
-
 import mlflow
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from run_helpers import logged_runs as runs
+from run_helpers import tiny_config as config
+from trainer_settings import micro_batch, tiny_trainer_settings
 from transformers import Qwen2_5_VLForConditionalGeneration
 from trl import RLOOConfig, RLOOTrainer
 
@@ -24,11 +23,8 @@ from dyco_repro.algos.rloo import (
     token_gradient_scale,
 )
 from dyco_repro.dyco import DyCoConfig, capture, compute_signals, reweight
-from dyco_repro.tiny.batches import rollout_batch
-from dyco_repro.tiny.shapes import random_scene, render
 from dyco_repro.train import plan_run, run
 
-CONF = str(Path(__file__).resolve().parents[2] / "conf")
 B = 4
 ADVANTAGES = torch.tensor([1.0, -0.5, 0.25, -0.75])
 # old - new sequence log-prob per row: ratios 1 (inside the clip), 0.61 with A < 0 and 1.65 with A > 0
@@ -45,16 +41,7 @@ def make_trainer(cls, path, processor, dataset, tmp_path, args=None, **kwargs):
     torch.manual_seed(0)
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path)
     config = RLOOConfig(
-        output_dir=str(tmp_path / "out"),
-        per_device_train_batch_size=B,
-        num_generations=B,
-        max_completion_length=8,
-        max_steps=2,
-        report_to=[],
-        use_cpu=True,
-        save_strategy="no",
-        beta=0.0,
-        **(args or {}),
+        **tiny_trainer_settings(tmp_path, per_device_train_batch_size=B, num_generations=B, **(args or {}))
     )
     return cls(
         model=model,
@@ -69,20 +56,8 @@ def make_trainer(cls, path, processor, dataset, tmp_path, args=None, **kwargs):
 @pytest.fixture(scope="module")
 def loss_inputs(tiny_processor, tiny_s_dir):
     """One training micro-batch as RLOO's `_compute_loss` receives it (old log-probs included)."""
-    rng = random.Random(1)
-    prompts = [(render(random_scene(rng)), "How many red shapes are in the image?") for _ in range(B)]
-    inputs, P = rollout_batch(tiny_processor, prompts, [6, 3, 8, 5], seed=2)
-    batch = {
-        "prompt_ids": inputs["input_ids"][:, :P],
-        "prompt_mask": inputs["attention_mask"][:, :P],
-        "completion_ids": inputs["input_ids"][:, P:],
-        "completion_mask": inputs["attention_mask"][:, P:],
-        "pixel_values": inputs["pixel_values"],
-        "image_grid_thw": inputs["image_grid_thw"],
-        "num_images": [1] * B,
-        "mm_token_type_ids": inputs["mm_token_type_ids"],
-        "advantages": ADVANTAGES.clone(),
-    }
+    batch, inputs, P = micro_batch(tiny_processor, B)
+    batch["advantages"] = ADVANTAGES.clone()
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_s_dir)
     labels = inputs["input_ids"].masked_fill(inputs["attention_mask"] == 0, -100)
     with torch.no_grad():
@@ -272,11 +247,6 @@ def test_signal_is_captured_in_the_old_logps_pass_once_per_rollout(
 
 
 # -- configuration and end to end ----------------------------------------------------------------
-def config(tmp_path, *overrides):
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose("config", overrides=["profile=tiny", f"output_root={tmp_path}", *overrides])
-
-
 def test_rloo_algo_config_reaches_rloo_config(tmp_path):
     cfg = plan_run(config(tmp_path, "algo=rloo", "algo.reward_clip_range=[-1,2]", "algo.num_iterations=2")).cfg
     assert FAMILIES[cfg["algo"]["trainer"]] == (DyCoRLOOTrainer, rloo_args)
@@ -293,8 +263,7 @@ def test_rloo_trains_and_logs(tmp_path, method):
     final = run(plan_run(config(tmp_path, "algo=rloo", f"method={method}", "train.max_steps=2")))
     assert (final / "config.json").is_file() and (final / "model.safetensors").is_file()
     assert (final / "preprocessor_config.json").is_file() or (final / "processor_config.json").is_file()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    (logged,) = mlflow.search_runs(experiment_names=["dyco-repro"], output_format="list")
+    (logged,) = runs(tmp_path)
     assert logged.data.tags["algo"] == "rloo" and logged.data.tags["method"] == method
     assert logged.data.params["algo.trainer"] == "rloo" and logged.data.params["algo.beta"] == "0.05"
     assert logged.data.params["dyco.alpha"] == ("0.0" if method == "baseline" else "0.2")

@@ -1,0 +1,18 @@
+"""A training config composed as the CLI would compose it, and the MLflow runs a test run logged."""
+
+from pathlib import Path
+
+import mlflow
+from hydra import compose, initialize_config_dir
+
+CONF = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+def tiny_config(tmp_path, *overrides):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose("config", overrides=["profile=tiny", f"output_root={tmp_path}", *overrides])
+
+
+def logged_runs(tmp_path):
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return mlflow.search_runs(experiment_names=["dyco-repro"], output_format="list")

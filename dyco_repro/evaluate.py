@@ -90,11 +90,14 @@ def resolve_checkpoint(cfg: DictConfig) -> Path:
         from .train import _model_path
 
         return _model_path(cfg)
+    from .train import model_dir_problem
+
     path = Path(str(cfg.checkpoint)).expanduser()
-    if not (path / "config.json").is_file():
+    problem = model_dir_problem(path)
+    if problem == "no config.json":
         raise EvalError(f"checkpoint={cfg.checkpoint}: no config.json there; point checkpoint= at a model directory")
-    if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
-        raise EvalError(f"checkpoint={cfg.checkpoint}: no weights (*.safetensors) there; finish or copy the model")
+    if problem:
+        raise EvalError(f"checkpoint={cfg.checkpoint}: {problem} there; finish or copy the model")
     return path.resolve()
 
 

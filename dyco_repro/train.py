@@ -91,14 +91,24 @@ def _model_path(cfg: DictConfig) -> Path:
 
         return ensure_warm_start(cfg.model.tiny) if cfg.model.warm_start else ensure_tiny_model(cfg.model.tiny)
     path = Path(str(cfg.model.path))
-    if not (path / "config.json").is_file():
+    problem = model_dir_problem(path)
+    if problem == "no config.json":
         raise ConfigError(
             f"model {cfg.model.name}: no checkpoint at {path} (no config.json); put the HF checkpoint there "
             f"or set model.path=/path/to/checkpoint (or $DYCO_MODEL_ROOT)"
         )
-    if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
-        raise ConfigError(f"model {cfg.model.name}: {path} has a config but no weights (*.safetensors); download them")
+    if problem:
+        raise ConfigError(f"model {cfg.model.name}: {path} has a config but {problem}; download them")
     return path
+
+
+def model_dir_problem(path: Path) -> str | None:
+    """What keeps `path` from being a loadable HF model directory, or None."""
+    if not (path / "config.json").is_file():
+        return "no config.json"
+    if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
+        return "no weights (*.safetensors)"
+    return None
 
 
 def _data_path(cfg: DictConfig) -> Path:

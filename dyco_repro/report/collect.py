@@ -3,7 +3,6 @@ cell.json files on disk when the store is unreachable. Also the training curves 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +12,11 @@ ROLE_METRICS = {"visual": "dyco/visual_frac", "textual": "dyco/textual_frac", "n
 
 
 def records_on_disk(sweep_dir: Path) -> list[dict[str, Any]]:
-    """Finished cells' records (cell.json) under the sweep's runs/."""
-    records = []
-    for path in sorted((sweep_dir / "runs").glob(f"*/{'cell.json'}")):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue  # damaged: the cell counts as not finished
-        if isinstance(record, dict) and record.get("status") == "finished":
-            records.append(record)
-    return records
+    """Finished cells' records (cell.json) under the sweep's runs/; damaged ones count as not finished."""
+    from ..sweep.job import read_cell_record
+
+    records = [read_cell_record(run_dir) for run_dir in sorted((sweep_dir / "runs").glob("*"))]
+    return [r for r in records if r is not None]
 
 
 def record_from_run(run) -> dict[str, Any]:

@@ -128,11 +128,12 @@ def test_requeued_job_runs_again_with_restart_count(tmp_path, jobs):
         if len(_lines(log)) >= 2:
             return True
         fields = _job_fields(job_id)
-        if fields["JobState"] == "PENDING" and fields["Reason"] == "BeginTime":
+        if fields["JobState"] == "PENDING":  # reason BeginTime, or not yet scheduled
             subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], capture_output=True)
         return False
 
-    _wait_for(second_run, 25, "the requeued job's second run", poll=0.5)
+    # generous: on a loaded 2-core machine the controller's passes and the job's restart lag
+    _wait_for(second_run, 90, "the requeued job's second run", poll=0.5)
     assert _lines(log) == ["run unset", "run 1"]
     assert _job_fields(job_id)["Restarts"] == "1"
 

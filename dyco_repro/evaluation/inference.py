@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,8 +17,6 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..atomic import write_text_atomic
-
-ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -112,9 +109,10 @@ def make_generator(checkpoint: Path, settings: GenerationSettings, dtype: str = 
 
 
 def scored_text(prediction: str, settings: GenerationSettings) -> str:
-    if settings.extract_answer_tag and (match := ANSWER_TAG.findall(prediction)):
-        return match[-1].strip()
-    return prediction
+    """The answer part (`<answer>`, else the text after `</think>`: reasoning is never scored)."""
+    from ..data.answers import response_answer
+
+    return response_answer(prediction) if settings.extract_answer_tag else prediction
 
 
 class PredictionCache:

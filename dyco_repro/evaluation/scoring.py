@@ -74,6 +74,33 @@ def redact_judge_key() -> None:
         logger.addFilter(RedactKey())
 
 
+def committed_predictions(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The predictions VLMEvalKit's exact matching scores: a multiple-choice or yes/no answer that VLMEvalKit's
+    own reader (``can_infer`` / ``YOrN_Extraction``, ms-vlmeval 0.0.20) cannot place, but that commits to one
+    option ("The correct answer is B because ...", "**Yes**", "答案：C"), is replaced by that option (our
+    `answers` extractor); everything else is left as written. Other dataset kinds are returned unchanged."""
+    if kind not in ("MCQ", "Y/N") or "prediction" not in frame:
+        return frame
+    from vlmeval.dataset.utils.yorn import YOrN_Extraction
+    from vlmeval.utils import can_infer
+
+    from ..data.answers import LETTERS, choice_letter, yes_no
+
+    frame = frame.copy()
+    out = []
+    for _, row in frame.iterrows():
+        text = str(row["prediction"])
+        if kind == "MCQ":
+            choices = {c: row[c] for c in LETTERS if c in row and isinstance(row[c], str) and row[c].strip()}
+            if not can_infer(text, dict(choices)) and (letter := choice_letter(text)) in choices:
+                text = letter
+        elif YOrN_Extraction(text) == "Unknown" and (word := yes_no(text)) is not None:
+            text = word.capitalize()
+        out.append(text)
+    frame["prediction"] = out
+    return frame
+
+
 def score(dataset, bench: Benchmark, judge: Judge, prediction_file: Path, fresh: bool) -> tuple[float | None, Any]:
     """(normalised score or None when not judged, raw result). Scoring runs in its own folder per
     judge, next to a copy of the prediction file; `fresh` clears it (new predictions, or force)."""
@@ -90,7 +117,12 @@ def score(dataset, bench: Benchmark, judge: Judge, prediction_file: Path, fresh:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / prediction_file.name
     if not target.exists():
-        shutil.copyfile(prediction_file, target)
+        from .inference import read_prediction_file
+
+        frame = committed_predictions(read_prediction_file(prediction_file), getattr(dataset, "TYPE", ""))
+        tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
+        frame.to_csv(tmp, sep="\t", index=False)
+        tmp.replace(target)
     redact_judge_key()
     try:
         result = dataset.evaluate(str(target), **dict(judge.kwargs))

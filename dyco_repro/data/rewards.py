@@ -14,7 +14,6 @@ called from any thread.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -64,7 +63,8 @@ def accuracy_reward(completions: Sequence[Any], solution: Sequence[str], **kwarg
 
 
 def is_well_formatted(text: str) -> bool:
-    """`<think>...</think>` then a non-empty `<answer>...</answer>`, only whitespace around, no nested or repeated tags."""
+    """`<think>...</think>` then a non-empty `<answer>...</answer>`, only whitespace around, no nested or repeated
+    tags."""
     m = _FORMAT_RE.match(text)
     return (
         m is not None and bool(m.group(2).strip()) and not _TAG_RE.search(m.group(1)) and not _TAG_RE.search(m.group(2))

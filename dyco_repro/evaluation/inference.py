@@ -63,11 +63,12 @@ class HFGenerator:
 
     def __call__(self, messages: list[list[dict]], dataset_name: str | None = None) -> list[str]:
         import torch
-        from PIL import Image
+
+        from ..images import load_for_model
 
         chats = [to_chat(m, self.settings.instruction) for m in messages]
         texts = [self.processor.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
-        images = [Image.open(p["value"]).convert("RGB") for m in messages for p in m if p["type"] == "image"]
+        images = [load_for_model(p["value"])[0] for m in messages for p in m if p["type"] == "image"]
         inputs = self.processor(text=texts, images=images or None, padding=True, return_tensors="pt").to(self.device)
         pad = self.processor.tokenizer.pad_token_id
         with torch.inference_mode():

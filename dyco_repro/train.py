@@ -40,7 +40,7 @@ class RunPlan:
 def plan_run(cfg: DictConfig) -> RunPlan:
     """Resolve paths and check every setting; raises ConfigError, writes nothing but tiny-world caches."""
     from .algos import FAMILIES
-    from .data import get_reward_functions
+    from .data import check_settings, get_reward_functions
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     if cfg.method.name == "zero-shot":
@@ -56,6 +56,7 @@ def plan_run(cfg: DictConfig) -> RunPlan:
     try:
         dyco = DyCoConfig(**resolved["dyco"])
         get_reward_functions(list(cfg.rewards))
+        check_settings(cfg.data.on_error, cfg.data.limit)
     except (TypeError, ValueError) as err:
         raise ConfigError(str(err).splitlines()[0]) from err
     _check_sizes(cfg.train)

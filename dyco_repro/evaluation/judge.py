@@ -31,10 +31,13 @@ class Judge:
 
 
 def openai_endpoint() -> str | None:
-    """The configured OpenAI-compatible endpoint, or None when no key is set."""
+    """The configured OpenAI-compatible endpoint as it may be recorded (credentials in the URL masked; VLMEvalKit
+    reads the real one from the environment), or None when no key is set."""
+    from ..tracking import mask_credentials
+
     if not os.environ.get("OPENAI_API_KEY"):
         return None
-    return os.environ.get("OPENAI_API_BASE") or "https://api.openai.com/v1/chat/completions"
+    return mask_credentials(os.environ.get("OPENAI_API_BASE") or "https://api.openai.com/v1/chat/completions")
 
 
 def check_policy(policy: str) -> None:

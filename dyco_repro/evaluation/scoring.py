@@ -59,12 +59,16 @@ def _plain(value: Any) -> Any:
 
 class RedactKey(logging.Filter):
     """VLMEvalKit's OpenAIWrapper logs "Using API Base: ...; API Key: <the key>" at INFO, which our
-    stdout logging shows: the key is masked in its log records."""
+    stdout logging shows: the key, and credentials inside the base URL, are masked in its log records."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from ..tracking import mask_credentials
+
         key = os.environ.get("OPENAI_API_KEY")
-        if key and key in (message := record.getMessage()):
-            record.msg, record.args = message.replace(key, "***"), None
+        message = record.getMessage()
+        masked = mask_credentials(message.replace(key, "***") if key else message)
+        if masked != message:
+            record.msg, record.args = masked, None
         return True
 
 

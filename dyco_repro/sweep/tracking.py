@@ -24,7 +24,10 @@ def _connect(resolved: dict[str, Any]) -> None:
 
 
 def _warn(what: str, err: Exception) -> None:
-    print(f"warning: MLflow unavailable while {what} ({str(err).splitlines()[0][:200]})", file=sys.stderr)
+    print(
+        f"warning: MLflow unavailable while {what} ({tracking.mask_credentials(str(err).splitlines()[0])[:200]})",
+        file=sys.stderr,
+    )
 
 
 def search(filter_string: str) -> list:
@@ -39,6 +42,7 @@ def ensure_sweep_run(resolved: dict[str, Any], sweep_id: str, description: dict[
         if found:
             return found[0].info.run_id
         tags = {"dyco.sweep_id": sweep_id, "dyco.role": SWEEP_ROLE}
+        tracking.drop_foreign_run_id(None)  # a leftover MLFLOW_RUN_ID would be resumed as the sweep's run
         with mlflow.start_run(run_name=sweep_id, tags=tags) as run:
             mlflow.log_dict(description, "sweep.json")
             return run.info.run_id

@@ -23,15 +23,18 @@ Pairing. A DyCo item is paired with the baseline item of the same (model, algo, 
 that are not scored in both methods for every seed of the pair are left out (``n_items`` counts those kept),
 so every statistic is on one balanced seeds x items panel.
 
-Intervals (``paired_comparisons``). Two-way bootstrap: seeds and clusters are resampled independently
-(Owen's pigeonhole bootstrap; with one seed only clusters), and the statistic is the mean paired difference
-of the resampled panel, computed exactly from per-(seed, cluster) sums. It runs on ``scipy.stats.bootstrap``
-(BCa by default): each resampled unit (seed, cluster of each benchmark) is passed to scipy as an index
-sample with ``paired=False``, so scipy draws the units independently and the statistic gathers their sums.
-For ``Avg`` (Table 1's unweighted mean over benchmarks) the clusters of each benchmark are resampled within
-that benchmark and the seeds jointly across benchmarks (one trained checkpoint is scored on all of them).
-With two or three seeds, the seed part of the interval is rough: a bootstrap over n seeds sees (n-1)/n of
-their variance; see ``seed_summary`` for the t-interval over seeds and the probability of improvement.
+Intervals (``paired_comparisons``). A bootstrap over seeds and clusters, resampled independently; with one
+seed over clusters only. Each resampled cluster brings its seed-averaged paired difference (so the item
+variance and the item x seed noise enter once), each resampled seed its departure from the mean, shrunk to
+the between-seed part (``seed_offsets``: resampling raw departures, as the pigeonhole bootstrap does, counts
+the item x seed noise again and was measured at 99.7% coverage for a nominal 95%). It runs on
+``scipy.stats.bootstrap`` (BCa by default, percentile where BCa is undefined): every resampled unit (the
+seeds, the clusters of each benchmark) is passed to scipy as an index sample with ``paired=False``, so scipy
+draws the units independently and the statistic gathers their sums. For ``Avg`` (Table 1's unweighted mean
+over benchmarks) the clusters of each benchmark are resampled within that benchmark and the seeds jointly
+across benchmarks (one trained checkpoint is scored on all of them). With two or three seeds the seed part
+is rough (a normal-theory interval from 1-2 degrees of freedom); ``seed_summary`` gives the t-interval over
+seeds and ``improvement_table`` the probability of improvement.
 
 p-values. Per-item accuracy (scores 0/1) with one seed and no clusters: McNemar's exact test
 (``statsmodels.stats.contingency_tables.mcnemar``). Otherwise a paired permutation test
@@ -271,28 +274,55 @@ def _counts(indices: np.ndarray, n: int) -> np.ndarray:
     return counts.reshape(*indices.shape[:-1], n).astype(float)
 
 
+def seed_offsets(panels: Sequence[Panel]) -> np.ndarray:
+    """(n_seeds,) each seed's departure from the mean difference (points; of the mean over ``panels``),
+    shrunk to the between-seed part.
+
+    A seed's mean difference departs from the others by a training shift (the between-seed variance the
+    interval must carry) plus the item x seed noise of its own items, which the cluster resampling already
+    carries. Resampling the raw departures would count that noise twice (Owen 2007, "The pigeonhole
+    bootstrap", is conservative by exactly this term, tripling it), so they are scaled by
+    sqrt(max(0, 1 - noise / observed)) with the noise estimated from the seeds x clusters interaction, and by
+    sqrt(n / (n - 1)) so that a bootstrap over n seeds sees their full variance."""
+    n_seeds = len(panels[0].seeds)
+    if n_seeds < 2:
+        return np.zeros(n_seeds)
+    means, noise = np.zeros(n_seeds), 0.0
+    for panel in panels:
+        weights = panel.sizes / panel.n_items  # (C,) each cluster's share of the benchmark mean
+        cells = panel.sums / panel.sizes  # (S, C) per-item mean difference of each seed in each cluster
+        seed_means = cells @ weights
+        interaction = cells - cells.mean(0) - (seed_means - seed_means.mean())[:, None]
+        noise += float(weights**2 @ (interaction**2).sum(0)) / (n_seeds - 1)
+        means += seed_means
+    means, noise = means / len(panels), noise / len(panels) ** 2
+    departures = means - means.mean()
+    observed = float(departures @ departures) / (n_seeds - 1)
+    if observed <= 0:
+        return np.zeros(n_seeds)
+    shrink = math.sqrt(max(0.0, 1.0 - noise / observed) * n_seeds / (n_seeds - 1))
+    return SCALE * departures * shrink
+
+
 def _mean_statistic(panels: Sequence[Panel]):
-    """scipy statistic over index samples: (seed indices if >= 2 seeds, then each panel's cluster indices)
-    -> the mean over panels of each panel's mean paired difference, in points."""
+    """scipy statistic over index samples (seed indices if >= 2 seeds, then each panel's cluster indices) ->
+    the mean over panels of the resampled clusters' mean difference (seeds averaged), plus the mean of the
+    resampled seeds' ``seed_offsets``; in points."""
     with_seeds = len(panels[0].seeds) > 1
+    offsets = seed_offsets(panels)
+    totals = [p.sums.sum(0) for p in panels]  # (C,) each cluster's summed difference over seeds
 
     def statistic(*samples, axis=-1):
         samples = [np.moveaxis(np.asarray(s), axis, -1) for s in samples]
+        seed_part = 0.0
         if with_seeds:
-            seed_w, clusters = _counts(samples[0], len(panels[0].seeds)), samples[1:]
-        else:
-            seed_w, clusters = None, samples
-        total = 0.0
-        for panel, idx in zip(panels, clusters, strict=True):
-            cluster_w = _counts(idx, panel.n_clusters)
-            if seed_w is None:
-                num = cluster_w @ panel.sums[0]
-                den = cluster_w @ panel.sizes
-            else:
-                num = ((seed_w @ panel.sums) * cluster_w).sum(-1)
-                den = seed_w.sum(-1) * (cluster_w @ panel.sizes)
-            total = total + num / den
-        return SCALE * total / len(panels)
+            seed_part = offsets[np.asarray(samples[0]).astype(np.intp)].mean(-1)
+            samples = samples[1:]
+        cluster_part = 0.0
+        for panel, total, idx in zip(panels, totals, samples, strict=True):
+            weights = _counts(idx, panel.n_clusters)
+            cluster_part = cluster_part + (weights @ total) / (len(panel.seeds) * (weights @ panel.sizes))
+        return SCALE * cluster_part / len(panels) + seed_part
 
     return statistic
 
@@ -306,8 +336,8 @@ def bootstrap_interval(
 ) -> tuple[float, float, str]:
     """(low, high, method used) of the mean over ``panels`` of their mean paired differences, in points.
 
-    ``scipy.stats.bootstrap`` over independent index samples (seeds when >= 2, each panel's clusters).
-    Falls back to the percentile interval where BCa is undefined (a degenerate jackknife), and to
+    ``scipy.stats.bootstrap`` over independent index samples: each panel's clusters (carrying their
+    seed-averaged differences) and, with >= 2 seeds, the seeds (carrying ``seed_offsets``). Falls back to the percentile interval where BCa is undefined (a degenerate jackknife), and to
     (delta, delta) when every difference is the same. Panels must share their seeds."""
     if any(p.seeds != panels[0].seeds for p in panels):
         raise StatsError("the benchmarks of one comparison must share their seeds; restrict to the common seeds")

@@ -124,6 +124,18 @@ def test_permutation_detects_a_real_effect():
     assert stats.permutation_p([panel], n_resamples=999, rng=rng) < 0.01
 
 
+def test_permutation_p_is_scipys_sign_flip_test():
+    rng = np.random.default_rng(27)
+    for n_items, n_resamples in ((10, 9999), (300, 4999)):  # exact enumeration, then random flips
+        panel = binary_panel(rng, n_items=n_items, effect=0.1, cluster_size=2, n_seeds=2)
+        shares = panel.sums.sum(0)
+        reference = sps.permutation_test(
+            (shares,), np.sum, permutation_type="samples", n_resamples=n_resamples, vectorized=True, rng=0
+        ).pvalue
+        ours = stats.permutation_p([panel], n_resamples=n_resamples, rng=1)
+        assert ours == pytest.approx(reference, abs=0.02 if n_items > 10 else 1e-9)
+
+
 def test_clustered_interval_is_wider_than_naive_with_correlated_pairs():
     rng = np.random.default_rng(19)
     wider = 0

@@ -459,7 +459,9 @@ def paired_comparisons(
     is Benjamini-Hochberg over all rows returned) then ``COMPARISON_EXTRA`` (n_clusters; test: "mcnemar",
     "permutation" or "none"; interval: the scipy method used, "constant" when every difference is equal).
     ``Avg`` is the unweighted mean of the benchmark deltas over the benchmarks both methods ran, on the seeds
-    that all of them share. A benchmark with fewer than two paired items gets NaN interval and p.
+    that all of them share (with unequal seeds per benchmark it can differ from the mean of the rows above).
+    A benchmark with fewer than two paired clusters gets NaN interval and p and is left out of ``Avg``.
+    ``rng``: a seed or Generator, for reproducible intervals and permutation p-values.
     Raises ``StatsError`` when nothing pairs."""
     pairs = pair_items(items, baseline, treatment)
     if pairs.empty:
@@ -471,6 +473,8 @@ def paired_comparisons(
     for (model, algo), pair in pairs.groupby(["model", "algo"], sort=True):
         present = list(dict.fromkeys(pair["benchmark"]))
         order = [b for b in benchmarks if b in present] if benchmarks is not None else sorted(present)
+        if not order:
+            continue
         panels = {}
         for bench in order:
             panel = panel_of(pair[pair["benchmark"] == bench])

@@ -171,6 +171,17 @@ def test_comparisons_rows_columns_and_invariants():
     assert set(table["test"]) == {"permutation"}  # clustered pairs and two seeds: never McNemar
 
 
+def test_a_benchmark_with_one_cluster_has_no_interval_and_stays_out_of_avg():
+    rng = np.random.default_rng(28)
+    items = pd.concat(
+        [frame_of(rng, benchmarks=("X",), n_items=40), frame_of(rng, benchmarks=("One",), n_items=2)]
+    )  # "One": both items in one cluster
+    table = stats.paired_comparisons(items, n_resamples=99, rng=0).set_index("benchmark")
+    assert math.isnan(table.loc["One", "ci_low"]) and table.loc["One", "test"] == "none"
+    assert table.loc["Avg", "delta"] == pytest.approx(table.loc["X", "delta"])
+    assert stats.paired_comparisons(items, benchmarks=["Missing"]).empty
+
+
 def test_delta_is_the_mean_paired_difference_in_points():
     items = frame_of(np.random.default_rng(21), benchmarks=("X",), seeds=(0,))
     table = stats.paired_comparisons(items, n_resamples=99, rng=0)

@@ -46,7 +46,7 @@ _STRIP_CHARS = " \t\n.,;:!?\"'`*"
 _LABEL = (
     r"(?:final\s+answer|correct\s+answer|correct\s+option|answer|option|choice|"
     r"答案|正确答案|正確答案|选项|選項|回答|答え|정답|"
-    r"antwort|respuesta|réponse|reponse|risposta|resposta|ответ|opción|option)"
+    r"antwort|respuesta|réponse|reponse|risposta|resposta|ответ|opción)"
 )
 _LABEL_VALUE_RE = re.compile(
     _LABEL + r"\s*(?:is|es|est|ist|è|é|é\s+a|是|为|為|は|:|：|-|=)?\s*(?:[:：])?\s*(.+?)\s*(?:\.(?=\s|$)|\n|$)",

@@ -180,8 +180,12 @@ def predict(
 
 def write_prediction_file(dataset, predictions: dict[str, str], settings: GenerationSettings, path: Path) -> Path:
     """VLMEvalKit's prediction file: the dataset's rows without images, plus `prediction`."""
+    from .scoring import committed_predictions
+
     data = dataset.data.drop(columns=[c for c in ("image",) if c in dataset.data.columns]).copy()
     data["prediction"] = [scored_text(predictions[str(i)], settings) for i in data["index"]]
+    if settings.extract_answer_tag:  # CoT option / yes-no answers VLMEvalKit cannot place, read by our extractor
+        data = committed_predictions(data, getattr(dataset, "TYPE", ""))
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     data.to_csv(tmp, sep="\t", index=False)
     tmp.replace(path)

@@ -79,10 +79,12 @@ def redact_judge_key() -> None:
 
 
 def committed_predictions(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """The predictions VLMEvalKit's exact matching scores: a multiple-choice or yes/no answer that VLMEvalKit's
-    own reader (``can_infer`` / ``YOrN_Extraction``, ms-vlmeval 0.0.20) cannot place, but that commits to one
-    option ("The correct answer is B because ...", "**Yes**", "答案：C"), is replaced by that option (our
-    `answers` extractor); everything else is left as written. Other dataset kinds are returned unchanged."""
+    """The predictions VLMEvalKit's exact matching scores (the prediction file holds them).
+
+    A multiple-choice or yes/no answer that VLMEvalKit's own reader (``can_infer`` / ``YOrN_Extraction``,
+    ms-vlmeval 0.0.20) cannot place, but that commits to one option ("The correct answer is B because ...",
+    "**Yes**", "答案：C"), is replaced by that option (our `answers` extractor); everything else is left as
+    written. Other dataset kinds are returned unchanged."""
     if kind not in ("MCQ", "Y/N") or "prediction" not in frame:
         return frame
     from vlmeval.dataset.utils.yorn import YOrN_Extraction
@@ -121,12 +123,7 @@ def score(dataset, bench: Benchmark, judge: Judge, prediction_file: Path, fresh:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / prediction_file.name
     if not target.exists():
-        from .inference import read_prediction_file
-
-        frame = committed_predictions(read_prediction_file(prediction_file), getattr(dataset, "TYPE", ""))
-        tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
-        frame.to_csv(tmp, sep="\t", index=False)
-        tmp.replace(target)
+        shutil.copyfile(prediction_file, target)
     redact_judge_key()
     try:
         result = dataset.evaluate(str(target), **dict(judge.kwargs))

@@ -163,3 +163,19 @@ def test_mathvision_scoring_through_vlmevalkit_runs_no_prediction(tmp_path, monk
     assert not marker.exists()
     rule_value, _ = score(dataset, bench, choose_judge("rule", bench, "gpt-4o-mini"), pred, fresh=True)
     assert rule_value == 0.0
+
+
+def test_prediction_file_holds_what_vlmevalkit_scores(tmp_path):
+    """The written prediction file carries the committed answers, so re-scoring it gives the recorded number."""
+    from dyco_repro.evaluation.inference import GenerationSettings, read_prediction_file, write_prediction_file
+
+    class Dataset:
+        TYPE = "MCQ"
+        data = pd.DataFrame(
+            {"index": [0, 1], "image": ["x", "y"], "answer": ["B", "A"], **{k: [v, v] for k, v in CHOICES.items()}}
+        )
+
+    raw = {"0": "<think>A? B?</think>The correct answer is B because the square is bigger than the rest.", "1": "A"}
+    settings = GenerationSettings(max_new_tokens=8, batch_size=1, min_pixels=1, max_pixels=1)
+    written = read_prediction_file(write_prediction_file(Dataset(), raw, settings, tmp_path / "p.tsv"))
+    assert list(written["prediction"]) == ["B", "A"] and "image" not in written

@@ -36,16 +36,16 @@ def row_label(record: CellRecord) -> str:
 
 
 def columns_of(records: list[CellRecord]) -> list[tuple[str, list[str]]]:
-    """Column groups of the benchmarks the cells ran, in the suite file's order; a benchmark the suite
-    does not know keeps the group its record names (else "Other") and follows, sorted."""
-    from ..evaluation.suite import all_benchmarks
+    """Column groups of the benchmarks the cells ran: the suite's own grouping (`column_groups`, in the
+    suite file's order); a benchmark the suite does not know follows, sorted, under the group its
+    record names (else "Other")."""
+    from ..evaluation.suite import all_benchmarks, column_groups
 
     present = {key: s.group for r in records for key, s in r.scores.items()}
     known = all_benchmarks()
-    ordered = [k for k in known if k in present] + sorted(k for k in present if k not in known)
-    groups: dict[str, list[str]] = {}
-    for key in ordered:
-        groups.setdefault(present[key] or (known[key].group if key in known else "Other"), []).append(key)
+    groups = dict(column_groups([bench for key, bench in known.items() if key in present]))
+    for key in sorted(k for k in present if k not in known):
+        groups.setdefault(present[key] or "Other", []).append(key)
     return list(groups.items())
 
 

@@ -14,10 +14,10 @@ FIELDS = ("r_vis", "r_txt", "v_vis", "v_txt", "score")
 
 
 def test_the_capture_reduces_bf16_attention_in_float32_and_matches_the_cpu_reference(tiny_s_dir, tiny_processor):
+    from batches import rollout_batch
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     from dyco_repro.dyco import DyCoConfig, compute_signals
-    from dyco_repro.tiny.batches import rollout_batch
     from dyco_repro.tiny.shapes import random_scene, render
 
     rng = random.Random(0)

@@ -65,7 +65,8 @@ def test_records_on_disk_skip_damaged_ones(tmp_path):
     assert [r.cell_hash for r in records_on_disk(tmp_path)] == ["a"]
 
 
-def test_mlflow_holds_the_same_record_and_tags_without_a_none_algo(tmp_path):
+def test_mlflow_holds_the_same_record_and_tags_without_a_none_algo(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MLflow puts a SQLite store's artifacts under the working directory
     store = Store(None, str(tmp_path), "records-test")
     zero = record(tmp_path / "runs" / "zero", algo=None, method=ZERO_SHOT, cell_hash="z")
     trained = record(tmp_path / "runs" / "grpo", cell_hash="t")

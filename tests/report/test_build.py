@@ -58,7 +58,8 @@ def test_a_sweep_with_an_unknown_algo_reports_its_rows_from_disk(tmp_path, monke
     assert all(p.parent == sweep_dir / "report" for p in report.files)
 
 
-def test_the_report_reads_mlflow_and_writes_nothing_there(tmp_path):
+def test_the_report_reads_mlflow_and_writes_nothing_there(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MLflow puts a SQLite store's artifacts under the working directory
     import mlflow
 
     sweep_dir = tmp_path / "sweeps" / "s-1"
@@ -77,7 +78,8 @@ def test_the_report_reads_mlflow_and_writes_nothing_there(tmp_path):
     assert after == before
 
 
-def test_a_sweep_without_a_finished_cell_has_no_report(tmp_path):
+def test_a_sweep_without_a_finished_cell_has_no_report(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MLflow puts a SQLite store's artifacts under the working directory
     assert build_sweep_report(Store(None, str(tmp_path), "empty"), tmp_path / "sweeps" / "s", "s") is None
 
 

@@ -42,6 +42,8 @@ def preflight(argv: list[str]) -> None:
         if not sep:
             raise PreflightError(f"{override!r} is not key=value; e.g. algo=grpo,dapo")
         group = key.lstrip("+~")
+        if group == "sweep":  # the old spelling would add an unused key and run a one-cell sweep
+            raise PreflightError(f"a named matrix is a config group now: write matrix={value}")
         if key.startswith("+") and group in GROUPS:
             raise PreflightError(f"{group} is a config group the sweep already has: write {group}={value} (no +)")
         values = split_values(value)

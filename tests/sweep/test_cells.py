@@ -136,6 +136,7 @@ def test_batch_sizes_are_checked_for_the_cells_own_process_count():
         (["-m", "algo=grpo,dapoo"], "unknown algo 'dapoo'"),
         (["-m", "matrix=tabel1"], "unknown matrix 'tabel1'"),
         (["-m", "+matrix=table1"], "write matrix=table1"),
+        (["-m", "+sweep=table1"], "write matrix=table1"),
         (["-m", "launcher=k8s"], "unknown launcher 'k8s'"),
         (["-m", "train.max_stepz=3"], "train.max_stepz"),
         (["-m", "algo"], "not key=value"),

@@ -8,7 +8,6 @@ and messages (`mask_credentials`)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -30,8 +29,6 @@ SECRET_WORDS = frozenset(
 # scheme://user:password@host or scheme://token@host -> scheme://***@host
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^\s/@]+)@")
 MASK = "***"
-# Settings that do not change what a run computes (where it is written, how it is tracked or launched).
-NOT_IDENTITY = ("resume", "mlflow", "force", "dry_run", "sweep_id", "run_dir", "run_name", "output_root", "hydra")
 
 
 def tracking_uri(configured: str | None, output_root: str | Path) -> str:
@@ -46,9 +43,10 @@ def tracking_uri(configured: str | None, output_root: str | Path) -> str:
 
 
 def config_hash(resolved: dict[str, Any]) -> str:
-    """Identity of a run's configuration (resume-related keys excluded)."""
-    identity = {k: v for k, v in resolved.items() if k not in NOT_IDENTITY}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    """Identity of a run's configuration: the config's `not_identity` keys left out (dyco_repro/identity.py)."""
+    from .identity import identity_hash
+
+    return identity_hash(resolved)
 
 
 def is_secret_key(key: str) -> bool:

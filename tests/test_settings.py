@@ -10,7 +10,6 @@ import pytest
 from run_helpers import tiny_config as config
 
 from dyco_repro.evaluation.suite import resolve_benchmarks
-from dyco_repro.sweep import register_sweeps
 from dyco_repro.sweep.preflight import PreflightError, preflight, split_values
 from dyco_repro.train import ConfigError, plan_run
 
@@ -56,7 +55,7 @@ def test_train_cli_exits_2_before_anything_is_written(tmp_path, override):
 )
 def test_sweep_preflight_refuses_bad_data_settings(override, message):
     with pytest.raises(PreflightError, match=message) as info:
-        preflight(["-m", "profile=tiny", override], register_sweeps())
+        preflight(["-m", "profile=tiny", override])
     assert "\n" not in str(info.value)
 
 
@@ -65,7 +64,7 @@ def test_sweep_value_with_a_quoted_comma_is_one_value():
     assert split_values("'Answer briefly, then stop.'") == ["'Answer briefly, then stop.'"]
     assert split_values('"a, b",c') == ['"a, b"', "c"]  # ours
     assert split_values("grpo,dapo") == ["grpo", "dapo"]
-    preflight(["-m", "profile=tiny", "eval.instruction='Answer briefly, then stop.'"], register_sweeps())
+    preflight(["-m", "profile=tiny", "eval.instruction='Answer briefly, then stop.'"])
 
 
 @pytest.mark.parametrize(

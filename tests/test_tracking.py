@@ -117,12 +117,12 @@ def test_unreachable_store_warning_masks_credentials(tmp_path, capsys, monkeypat
 
 
 def test_cell_command_lines_are_shown_masked(tmp_path):
-    from dyco_repro.sweep.cells import Cell
+    from dyco_repro.sweep.cells import Cell, Step
 
     cell = Cell(
         overrides=[], kind="train", cell_hash="abc", algo="grpo", model="m", model_label="M", method="dyco",
         run_dir=tmp_path / "cell", resources={},
-        commands=[["python", "-m", "dyco_repro.train", "mlflow.tracking_uri=https://u:p@h"]],
+        steps=[Step("dyco_repro.train", ["mlflow.tracking_uri=https://u:p@h"])],
     )  # fmt: skip
     text = cell.describe()
     assert "https://***@h" in text and "u:p" not in text

@@ -6,9 +6,10 @@ import torch
 
 from ..dyco import advantage_factor
 from ..dyco.signals import NEUTRAL, TEXTUAL, VISUAL, DyCoSignals
+from ..viewer.samples import RoleSampleRows, record_role_samples
 
 
-class DyCoMetricsMixin:
+class DyCoMetricsMixin(RoleSampleRows):
     """`_log_dyco` for a TRL trainer with `self.dyco`, `self.model`, `self.accelerator`, `self._metrics`."""
 
     def _log_dyco(self, signals: DyCoSignals, completion_mask: torch.Tensor) -> None:
@@ -16,7 +17,9 @@ class DyCoMetricsMixin:
         valid = completion_mask.bool()
         if not valid.any():
             return
-        factor = advantage_factor(signals, completion_mask, self.dyco)[valid]
+        full_factor = advantage_factor(signals, completion_mask, self.dyco)
+        record_role_samples(self, signals, completion_mask, full_factor)  # the token-role viewer's samples
+        factor = full_factor[valid]
         stats = {
             "dyco/visual_frac": (signals.role[valid] == VISUAL).float().mean(),
             "dyco/textual_frac": (signals.role[valid] == TEXTUAL).float().mean(),

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..atomic import write_text_atomic
 from ..records import TRAIN, Store
+from ..viewer.report import write_roles_page
 from .collect import ROLE_METRICS, columns_of, curves, row_label, sweep_records, to_cell_result
 from .plots import plot_pair_bars, plot_reward_curves, plot_role_fractions
 from .table import build_table, load_paper_reference, to_markdown, write_all
@@ -56,6 +57,9 @@ def build_sweep_report(
                 files.append(path)
     if (bars := plot_pair_bars(table, out / "pair_bars.png")) is not None:
         files.append(bars)
+    dyco_cells = [(row_label(r), Path(r.run_dir)) for r in records if r.kind == TRAIN and r.method == "dyco"]
+    if dyco_cells:  # the token-role viewer: a few completions per DyCo cell, early and late
+        files.append(write_roles_page(dyco_cells, out / "roles.html"))
     if timings:
         timing = out / "timing.json"
         write_text_atomic(timing, json.dumps(summarise(timings), indent=2))

@@ -5,7 +5,7 @@
 self-contained HTML page; `python -m dyco_repro.viewer <run dir | MLflow run id>` writes that page.
 """
 
+from .files import SAMPLES_DIR, validate
 from .page import load_steps, render_page, render_sections
-from .samples import SAMPLES_DIR, record_role_samples, validate
 
-__all__ = ["SAMPLES_DIR", "load_steps", "record_role_samples", "render_page", "render_sections", "validate"]
+__all__ = ["SAMPLES_DIR", "load_steps", "render_page", "render_sections", "validate"]

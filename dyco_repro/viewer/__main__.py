@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 
 from ..atomic import write_text_atomic
+from .files import SAMPLES_DIR
 from .page import load_steps, render_page
-from .samples import SAMPLES_DIR
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 

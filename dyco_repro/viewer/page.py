@@ -16,7 +16,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from .samples import SampleFileError, validate
+from .files import SampleFileError, validate
 
 CSS = """
 body{font-family:DejaVu Sans,Arial,sans-serif;margin:16px;color:#222;background:#fff}

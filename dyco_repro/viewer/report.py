@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..atomic import write_text_atomic
+from .files import SAMPLES_DIR
 from .page import load_steps, render_sections
-from .samples import SAMPLES_DIR
 
 PER_END = 2  # completions shown from the first and from the last sampled step
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from dyco_repro.viewer.samples import FORMAT, SAMPLES_DIR
+from dyco_repro.viewer.files import FORMAT, SAMPLES_DIR
 
 HOSTILE = "<script>document.title='pwned'</script>"
 

@@ -8,8 +8,8 @@ import re
 import pytest
 from steps import non_neutral, step_data, write_steps
 
+from dyco_repro.viewer.files import SampleFileError, validate
 from dyco_repro.viewer.page import load_steps, render_page, visible
-from dyco_repro.viewer.samples import SampleFileError, validate
 
 ROLES = [["neutral", "visual", "textual", "visual"], ["textual", "neutral", "neutral"]]
 

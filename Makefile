@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test lint bench-signal clean demo reproduce-table1 mlflow-ui slurm-up slurm-down
+.PHONY: install test lint bench-signal clean demo reproduce-table1 mlflow-ui slurm-up slurm-down browser-up
 
 install: $(STAMP)
 
@@ -46,6 +46,10 @@ slurm-up:
 
 slurm-down:
 	bash scripts/slurm/down.sh
+
+# Headless Chromium (Debian's chromium) for the viewer's browser tests (root, apt; see scripts/browser/).
+browser-up:
+	bash scripts/browser/up.sh
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

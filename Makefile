@@ -35,6 +35,7 @@ reproduce-table1: install
 
 MLFLOW_PORT ?= 5000
 mlflow-ui: install
+	@echo "MLflow UI: http://127.0.0.1:$(MLFLOW_PORT)/#/experiments?workflowType=machine_learning (the Model training view)"
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db --port $(MLFLOW_PORT)
 
 bench-signal: install

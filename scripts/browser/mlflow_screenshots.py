@@ -3,7 +3,8 @@
     python scripts/browser/mlflow_screenshots.py --store outputs/mlflow.db --out screens/ [--experiment dyco-repro]
 
 Starts `mlflow ui` on 127.0.0.1 on a free port (stopped again at the end, bounded in time), then writes
-  experiment.png   the experiment as it opens (its default view),
+  experiment.png   the experiment as it opens in a fresh browser (the UI's default view),
+  experiment_training.png  the same with the UI's "Model training" switch (?workflowType=machine_learning),
   sweep_run.png    the sweep's parent run, its report/table1.md artifact open,
   sweep_plot.png   the same run, report/reward_curves.png open,
   cell_roles.png   a DyCo cell's run, its roles/index.html (the token-role viewer) open.
@@ -26,6 +27,9 @@ import urllib.request
 from pathlib import Path
 
 WAIT_S = 60  # for the server to answer
+# mlflow 3.17's UI picks the experiment page from its GenAI / Model training switch (kept per browser,
+# default GenAI); this URL parameter selects Model training. The experiment-kind tag is not read by it.
+TRAINING_VIEW = "workflowType=machine_learning"
 RENDER_MS = 15000  # virtual time Chromium gives the single-page app to fetch and draw
 
 
@@ -87,6 +91,8 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as profile:
             eid = experiment.experiment_id
             shoot(chromium, f"{base}/#/experiments/{eid}", args.out / "experiment.png", Path(profile))
+            training = f"{base}/#/experiments/{eid}?{TRAINING_VIEW}"
+            shoot(chromium, training, args.out / "experiment_training.png", Path(profile))
             if sweep is not None:
                 run = f"{base}/#/experiments/{eid}/runs/{sweep.info.run_id}/artifactPath"
                 shoot(chromium, f"{run}/report/table1.md", args.out / "sweep_run.png", Path(profile))

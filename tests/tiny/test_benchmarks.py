@@ -13,7 +13,7 @@ from PIL import Image
 from pixels import answer_from_pixels
 
 from dyco_repro.tiny.__main__ import main
-from dyco_repro.tiny.benchmarks import COLUMNS, MANIFEST, SYNTHETIC_BENCHMARKS, write_benchmarks
+from dyco_repro.tiny.benchmarks import COLUMNS, MANIFEST, SYNTHETIC_BENCHMARKS, mcq_prompt, write_benchmarks
 
 N = 14  # twice each of the 7 MCQ kinds; each MME category gets at least 3 pairs
 
@@ -121,6 +121,16 @@ def test_mcq_scores_exactly(env, tmp_path):
     for category, hits in hit.groupby(data["category"].to_numpy()):
         assert score.loc[0, category] == pytest.approx(hits.mean()), category
     assert score.loc[0, "FP-C"] == pytest.approx(hit[data["l2-category"].str.contains("cross")].mean())
+
+
+def test_training_prompts_are_shown_as_vlmevalkit_shows_the_benchmark(env):
+    """The training set's MCQ text (`mcq_prompt`) is exactly what `ImageMCQDataset.build_prompt` shows."""
+    from vlmeval.dataset import ImageMCQDataset
+
+    dataset = ImageMCQDataset(dataset="Synth_MCQ")
+    for i, row in enumerate(dataset.data.to_dict("records")):
+        row = {k: (None if isinstance(v, float) and pd.isna(v) else v) for k, v in row.items()}
+        assert dataset.build_prompt(i)[-1]["value"] == mcq_prompt(row)
 
 
 def test_mme_scores_acc_and_acc_plus(env, tmp_path):

@@ -33,7 +33,7 @@ from .shapes import COLORS, IMAGE_SIZE, KINDS, Shape, count, render
 SYNTHETIC_BENCHMARKS = ("Synth_MCQ", "Synth_MME", "Synth_Math")
 MANIFEST = "synthetic_benchmarks.json"
 VERSION = 3  # bump whenever questions, scenes or rendering change: the cached sets are rebuilt
-DEFAULT_N = 200  # questions per benchmark (Synth_MME: images, two questions each); see README, tiny world
+DEFAULT_N = 250  # questions per benchmark (Synth_MME: images, two questions each); see README, tiny world
 COLUMNS = {
     "Synth_MCQ": ["index", "question", "hint", *"ABCD", "answer", "category", "l2-category", "split", "image"],
     "Synth_MME": ["index", "image", "image_path", "question", "answer", "category"],
@@ -72,8 +72,10 @@ def separated(shapes: list[Shape]) -> bool:
 
 
 def grid_scene(rng: random.Random, min_shapes: int = MIN_SHAPES, max_shapes: int = MAX_SHAPES) -> list[Shape]:
-    """`min..max` shapes in distinct grid cells, each at least 2 pixels inside its cell (so none ever touch); the
-    first one is clearly the largest (radius 12 against 5-7: a triangle of radius 12 still covers more pixels than a square of radius 7)."""
+    """`min..max` shapes in distinct grid cells, each at least 2 pixels inside its cell (so none ever touch).
+
+    The first one is clearly the largest: radius 12 against 5-7, so even a triangle of radius 12 covers more
+    pixels than a square of radius 7."""
     n = rng.randint(min_shapes, max_shapes)
     shapes = []
     for i, cell in enumerate(rng.sample(range(GRID * GRID), n)):

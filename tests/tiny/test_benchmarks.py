@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -218,3 +219,22 @@ def test_cli(tmp_path, capsys):
     assert main(["bench", "--out", str(tmp_path), "--n", "2"]) == 0
     assert len(read(tmp_path, "Synth_Math")) == 2 and "Synth_MME" in capsys.readouterr().out
     assert main(["bench", "--out", str(tmp_path), "--n", "0"]) == 2
+
+
+# ---- large enough to resolve a 5-point change ----
+
+
+def test_default_size_resolves_a_five_point_change_in_avg(tmp_path):
+    """The demo's benchmarks (profile=tiny) are the default size, and at that size two runs' Avg (the mean of the
+    three scores) differing by 5 points are 2 standard errors apart even at the worst case p = 0.5 per question."""
+    from omegaconf import OmegaConf
+
+    from dyco_repro.tiny.benchmarks import DEFAULT_N
+
+    profile = OmegaConf.load(Path(__file__).resolve().parents[2] / "conf" / "profile" / "tiny.yaml")
+    assert profile.eval.synthetic_n == DEFAULT_N
+    out = write_benchmarks(tmp_path, n=DEFAULT_N)
+    sizes = {name: len(read(out, name)) for name in SYNTHETIC_BENCHMARKS}
+    assert sizes == {"Synth_MCQ": DEFAULT_N, "Synth_MME": 2 * DEFAULT_N, "Synth_Math": DEFAULT_N}
+    se_avg = 100 * np.sqrt(sum(0.25 / n for n in sizes.values())) / len(sizes)  # points
+    assert 2 * np.sqrt(2) * se_avg <= 5.0, f"SE of Avg {se_avg:.2f} points: a 5-point change is within the noise"

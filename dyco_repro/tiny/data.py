@@ -26,7 +26,7 @@ from .shapes import render
 
 MANIFEST = "synthetic_manifest.json"
 DATA_FILE = "train.jsonl"
-VERSION = 3  # bump whenever questions, scenes or reasoning change: cached sets are rebuilt
+VERSION = 4  # bump whenever questions, scenes or reasoning change: cached sets are rebuilt
 FORMATS = ("mcq", "yes_no", "number")  # the answer formats of Synth_MCQ, Synth_MME and Synth_Math
 
 
@@ -35,7 +35,7 @@ def synthetic_question(rng: random.Random, fmt: str):
     if fmt == "mcq":
         builder = rng.choice(MCQ_BUILDERS)
         shapes, item = mcq_item(rng, builder)
-        return shapes, mcq_prompt(item).strip(), item["answer"], item["think"], builder.__name__
+        return shapes, mcq_prompt(item), item["answer"], item["think"], builder.__name__
     if fmt == "yes_no":
         builder = rng.choice(MME_BUILDERS)
         shapes, items = mme_items(rng, builder)

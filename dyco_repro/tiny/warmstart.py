@@ -175,19 +175,39 @@ def build_warm_start(
 
 
 def sft_dataset(data_dir: Path, n: int, seed: int):
-    """Warm-start rows: the RL rows of a synthetic set (`prompt`, `images`) plus a `completion` in reward format."""
+    """Warm-start rows: the RL rows of a synthetic set (`prompt`, `images`) plus a `completion` in reward format.
+
+    Every other row shows its prompt as evaluation does (`evaluation_prompt`), so the warm start knows both
+    layouts: the policy RL trains and the model Table 1 scores read the same questions slightly differently."""
     from ..data import load_jsonl
     from .data import write_dataset
 
     path = write_dataset(data_dir / "set", n, seed) / "train.jsonl"
-    thinks = {row["id"]: row["think"] for row in map(json.loads, path.read_text().splitlines())}
+    raw = {row["id"]: row for row in map(json.loads, path.read_text().splitlines())}
     rows = load_jsonl(path).dataset
 
-    def add_completion(row):
-        text = target_completion(thinks[row["id"]], row["solution"])
-        return {"completion": [{"role": "assistant", "content": text}]}
+    def add_completion(row, index):
+        source = raw[row["id"]]
+        out = {"completion": [{"role": "assistant", "content": target_completion(source["think"], row["solution"])}]}
+        if index % 2:
+            out["prompt"] = evaluation_prompt(source["conversations"][0]["value"].removeprefix("<image>\n"))
+        return out
 
-    return rows.map(add_completion).select_columns(["prompt", "completion", "images"])
+    return rows.map(add_completion, with_indices=True).select_columns(["prompt", "completion", "images"])
+
+
+def evaluation_prompt(question: str) -> list[dict]:
+    """The user turn `dyco_repro.evaluation.inference.to_chat` builds for a synthetic benchmark question: the image,
+    the question exactly as VLMEvalKit's `build_prompt` gives it, then the format instruction as its own part
+    (profile=tiny's `eval.instruction`), with no separator between them."""
+    from ..data import FORMAT_INSTRUCTION
+
+    content = [
+        {"type": "image", "text": None},
+        {"type": "text", "text": question},
+        {"type": "text", "text": FORMAT_INSTRUCTION},
+    ]
+    return [{"role": "user", "content": content}]
 
 
 @contextlib.contextmanager

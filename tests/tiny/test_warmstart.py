@@ -47,11 +47,20 @@ def test_rl_and_evaluation_budgets_fit_the_targets():
     assert profile.train.max_completion_length == profile.eval.max_new_tokens == ws.RL_MAX_COMPLETION_TOKENS
 
 
-def test_sft_rows_are_the_rl_rows_plus_a_reward_format_completion(tmp_path):
+def test_sft_rows_are_the_rl_and_evaluation_prompts_plus_a_reward_format_completion(tmp_path, tiny_processor):
+    """Even rows are the RL rows; odd rows render exactly as evaluation renders the same question."""
+    from dyco_repro.evaluation.inference import to_chat
+
     rows = ws.sft_dataset(tmp_path / "sft", n=6, seed=5)
-    rl = load_jsonl(write_dataset(tmp_path / "rl", n=6, seed=5) / "train.jsonl").dataset
+    path = write_dataset(tmp_path / "rl", n=6, seed=5) / "train.jsonl"
+    rl = load_jsonl(path).dataset
+    questions = [json.loads(line)["conversations"][0]["value"].removeprefix("<image>\n") for line in path.open()]
     assert rows.column_names == ["prompt", "completion", "images"]
-    assert rows["prompt"] == rl["prompt"]
+    assert rows["prompt"][0::2] == rl["prompt"][0::2]
+    for prompt, question in zip(rows["prompt"][1::2], questions[1::2], strict=True):
+        shown = to_chat([{"type": "image", "value": "x.png"}, {"type": "text", "value": question}], FORMAT_INSTRUCTION)
+        render = tiny_processor.apply_chat_template
+        assert render(prompt, add_generation_prompt=True) == render(shown, add_generation_prompt=True)
     for row, solution in zip(rows, rl["solution"], strict=True):
         assert ws.prompt_text(row["prompt"]).endswith(FORMAT_INSTRUCTION)
         assert row["prompt"][0]["content"][0]["type"] == "image" and len(row["images"]) == 1

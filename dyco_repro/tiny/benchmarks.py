@@ -32,7 +32,7 @@ from .shapes import COLORS, IMAGE_SIZE, KINDS, Shape, count, render
 
 SYNTHETIC_BENCHMARKS = ("Synth_MCQ", "Synth_MME", "Synth_Math")
 MANIFEST = "synthetic_benchmarks.json"
-VERSION = 3  # bump whenever questions, scenes or rendering change: the cached sets are rebuilt
+VERSION = 4  # bump whenever questions, scenes or rendering change: the cached sets are rebuilt
 DEFAULT_N = 250  # questions per benchmark (Synth_MME: images, two questions each); see README, tiny world
 COLUMNS = {
     "Synth_MCQ": ["index", "question", "hint", *"ABCD", "answer", "category", "l2-category", "split", "image"],
@@ -288,7 +288,10 @@ def mme_position(rng, shapes):
     )
 
 
-MME_BUILDERS = (mme_count, mme_color, mme_existence, mme_position, mme_compare)
+MME_BUILDERS = (mme_count, mme_color, mme_existence, mme_position)
+# Asked in training only: Synth_MME keeps MME's four perception categories in equal shares (its scorer sums them),
+# and the benchmarks compare two counts in Synth_MCQ (`mcq_compare`).
+MME_TRAINING_BUILDERS = (*MME_BUILDERS, mme_compare)
 
 
 # ---- Synth_Math: (category, level, question, integer answer, think) or None ----

@@ -16,7 +16,7 @@ from pixels import answer_from_pixels
 from dyco_repro.tiny.__main__ import main
 from dyco_repro.tiny.benchmarks import COLUMNS, MANIFEST, SYNTHETIC_BENCHMARKS, mcq_prompt, write_benchmarks
 
-N = 14  # twice each of the 7 MCQ kinds; each MME category gets at least 3 pairs
+N = 14  # twice each of the 7 MCQ kinds; each of the 4 MME categories gets at least 3 pairs
 
 
 @pytest.fixture(scope="module")

@@ -182,4 +182,4 @@ def test_zero_shot_answers_every_format_at_or_above_chance(warm_dir, tmp_path):
         answers = [re.search(r"<answer>(.*?)</answer>", p) for p in predictions]
         formatted = sum(bool(a and re.fullmatch(ANSWER_FORMATS[name], a.group(1).strip())) for a in answers)
         assert formatted >= 0.95 * len(predictions), (name, formatted, len(predictions))
-        assert scores[name] >= chance[name], (name, scores[name], chance[name])
+        assert scores[name] >= chance[name] - 1e-9, (name, scores[name], chance[name])  # float noise only

@@ -21,7 +21,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from .evaluation.judge import Judge, check_policy, choose_judge
-from .evaluation.results import RESULTS_FILE, SCHEMA, checkpoint_fingerprint, load_results, save_results
+from .evaluation.results import RESULTS_FILE, SCHEMA, checkpoint_fingerprint, load_results, save_results, sub_metrics
 from .evaluation.suite import Benchmark, EvalError, resolve_benchmarks
 from .train import ConfigError, run_checked
 
@@ -42,7 +42,7 @@ class EvalPlan:
 
 def check_eval_config(cfg: DictConfig) -> tuple[list[Benchmark], dict[str, Path], dict[str, Judge]]:
     """Benchmarks, data folders and judges for the config; raises EvalError. Builds only tiny-world data."""
-    from .evaluation.datasets import check_tsv, lmudata_root
+    from .evaluation.datasets import check_tsv, lmudata_root, warn_unofficial
 
     ev = cfg.eval
     benchmarks = resolve_benchmarks(_plain(cfg.benchmarks), _plain(ev.datasets) or {})
@@ -56,6 +56,7 @@ def check_eval_config(cfg: DictConfig) -> tuple[list[Benchmark], dict[str, Path]
             synthetic_root(ev.synthetic_n) if bench.key.startswith("Synth_") else lmudata_root(ev.lmudata)
         )
         check_tsv(bench, roots[bench.key])
+        warn_unofficial(bench, roots[bench.key])
     judges = {b.key: choose_judge(cfg.judge, b, ev.judge_model, ev.judge_nproc) for b in benchmarks}
     return benchmarks, roots, judges
 
@@ -141,7 +142,7 @@ def plan_evaluation(cfg: DictConfig) -> EvalPlan:
 
 def run_evaluation(plan: EvalPlan) -> dict[str, Any]:
     """Evaluate every benchmark (reusing finished ones), write and return the results."""
-    from .evaluation.datasets import build_dataset
+    from .evaluation.datasets import build_dataset, official_data
     from .evaluation.inference import PredictionCache, make_generator, predict, write_prediction_file
     from .evaluation.scoring import score
 
@@ -180,6 +181,7 @@ def run_evaluation(plan: EvalPlan) -> dict[str, Any]:
             dataset, run.predictions, plan.generation, folder / f"dyco_{bench.dataset}.tsv"
         )
         value, raw = score(dataset, bench, judge, pred_file, fresh=plan.force or run.generated > 0)
+        metrics = sub_metrics(raw, bench) | ({bench.score_name: value} if value is not None else {})
         entry = {
             "benchmark": bench.key,
             "dataset": bench.dataset,
@@ -188,6 +190,8 @@ def run_evaluation(plan: EvalPlan) -> dict[str, Any]:
             "raw": raw,
             "judge": judge.name,
             "official": judge.official,
+            "official_data": official_data(bench, plan.roots[bench.key]),
+            "metrics": metrics,
             "judge_endpoint": judge.endpoint,
             "n": len(dataset),
             "generated": run.generated,

@@ -30,6 +30,7 @@ def record_from_run(run) -> dict[str, Any]:
                 "score": metrics.get(f"eval/{key}"),
                 "judge": judge,
                 "official": tags.get(f"eval.official/{key}") == "true",
+                "official_data": tags.get(f"eval.official_data/{key}") != "false",
                 "group": tags.get(f"eval.group/{key}"),
             }
     return {
@@ -45,7 +46,10 @@ def record_from_run(run) -> dict[str, Any]:
 
 
 def to_cell_result(record: dict[str, Any]) -> CellResult:
-    scores = {k: Score(v["score"], v["judge"], bool(v["official"])) for k, v in record["scores"].items()}
+    scores = {
+        k: Score(v["score"], v["judge"], bool(v["official"]), bool(v.get("official_data", True)))
+        for k, v in record["scores"].items()
+    }
     method = record["method"]
     return CellResult(
         model=record["model_label"],

@@ -108,6 +108,7 @@ def cell_record(cell: Cell, sweep_id: str, seconds: float) -> dict[str, Any]:
         "train_steps": json.loads(done.read_text())["steps"] if done.exists() else None,
         "scores": {
             key: {k: entry[k] for k in ("score", "judge", "official", "group", "n", "samples_per_s")}
+            | {"official_data": entry.get("official_data", True), "metrics": entry.get("metrics", {})}
             for key, entry in results["benchmarks"].items()
         },
         "lm_eval": results.get("lm_eval", {}).get("tasks"),

@@ -87,8 +87,11 @@ def log_cell(record: dict[str, Any], resolved: dict[str, Any], parent_run_id: st
                 mlflow.set_tag(f"eval.judge/{key}", score["judge"])
                 mlflow.set_tag(f"eval.official/{key}", str(score["official"]).lower())
                 mlflow.set_tag(f"eval.group/{key}", score["group"])
+                mlflow.set_tag(f"eval.official_data/{key}", str(score.get("official_data", True)).lower())
                 if score["score"] is not None:
                     mlflow.log_metric(f"eval/{key}", score["score"])
+                sub = {f"eval/{key}/{name}": v for name, v in (score.get("metrics") or {}).items() if v is not None}
+                mlflow.log_metrics(sub)  # every sub-metric VLMEvalKit returned (benchmarks.yaml `metrics`)
             for task, metrics in (record.get("lm_eval") or {}).items():
                 mlflow.log_metrics({f"lm_eval/{task}/{k.replace(',', '_')}": v for k, v in metrics.items()})
             mlflow.log_metric("cell_seconds", record["seconds"])

@@ -35,9 +35,10 @@ def cli(module: str, args: list[str], env: dict[str, str]) -> tuple[subprocess.C
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """A 3B-shaped model (2 decoder layers, 2 vision blocks), paper-sized images in the released JSONL format."""
+    """A 3B-shaped model (1 decoder layer: the one DyCo reads; 1 vision block), paper-sized images in the
+    released JSONL format."""
     tmp = tmp_path_factory.mktemp("paper")
-    model = build_like("qwen2_5_vl_3b", tmp / "qwen2_5_vl_3b_l2_v2", layers=2, vision_depth=2)
+    model = build_like("qwen2_5_vl_3b", tmp / "qwen2_5_vl_3b_l1_v1", layers=1, vision_depth=1)
     data = tmp / "data"
     (data / "images").mkdir(parents=True)
     with open(data / "train.jsonl", "w") as f:

@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .benchmarks import write_benchmarks
+from .benchmarks import DEFAULT_N, write_benchmarks
 from .data import write_dataset
 from .fixtures import FIXTURES, write_fixtures
 from .like import LIKE, build_like
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     warm.add_argument("--seed", type=int, default=0)
     bench = sub.add_parser("bench", help="write the synthetic benchmarks as VLMEvalKit TSVs into an $LMUData folder")
     bench.add_argument("--out", required=True)
-    bench.add_argument("--n", type=int, default=24)
+    bench.add_argument("--n", type=int, default=DEFAULT_N)
     bench.add_argument("--seed", type=int, default=1)
     fixtures = sub.add_parser("fixtures", help="write Table 1's seven benchmarks as small real-format TSVs")
     fixtures.add_argument("--out", required=True)

@@ -71,6 +71,13 @@ LOGICVISTA_SKILLS = ("inductive", "deductive", "numerical", "spatial", "mechanic
 MME_REASONING = "numerical_calculation"
 
 
+def mcq_scene(rng: random.Random, builder: Callable) -> tuple[list[Shape], tuple]:
+    """A scene and the tiny world's multiple-choice question about it: (category, question, options, correct
+    option, hint); the builders may return more (reasoning text), which the fixtures do not use."""
+    shapes, built = scene_for(rng, builder)
+    return shapes, tuple(built[:5])
+
+
 def options_text(options: list[str]) -> str:
     return "\n".join(f"{'ABCDE'[i]}. {option}" for i, option in enumerate(options))
 
@@ -131,7 +138,7 @@ def mathvision_rows(rng: random.Random) -> list[dict]:
     builders: tuple[Callable, ...] = (mcq_count_color, mcq_count_kind)
     rows = []
     for i in range(24):
-        shapes, (_, question, options, answer, _) = scene_for(rng, builders[i % 2])
+        shapes, (_, question, options, answer, _) = mcq_scene(rng, builders[i % 2])
         free = i % 3 != 2
         rows.append(
             {
@@ -155,7 +162,7 @@ def mathverse_rows(rng: random.Random) -> list[dict]:
     rows = []
     for problem in range(6):
         multi = problem % 2 == 1
-        shapes, (_, question, options, answer, _) = scene_for(rng, (mcq_count_color, mcq_count_kind)[problem % 2])
+        shapes, (_, question, options, answer, _) = mcq_scene(rng, (mcq_count_color, mcq_count_kind)[problem % 2])
         subfield = ("Length", "Area", "Property")[problem % 3]
         gold = letter(options, answer) if multi else answer
         choices = f"\nChoices:\n{options_text(options)}" if multi else ""
@@ -207,7 +214,7 @@ def logicvista_rows(rng: random.Random) -> list[dict]:
             question = "Which of these colours appear in the image? Choose all that apply."
             gold = ", ".join("ABCD"[j] for j, c in enumerate(options) if c in present)
         else:
-            shapes, (_, question, options, answer, _) = scene_for(rng, builders[i % len(builders)])
+            shapes, (_, question, options, answer, _) = mcq_scene(rng, builders[i % len(builders)])
             gold = letter(options, answer)
         rows.append(
             {
@@ -283,7 +290,8 @@ def mme_rows(rng: random.Random) -> list[dict]:
     builders = [*MME_BUILDERS * 3, *[mme_numerical] * 4]
     rows = []
     for i, builder in enumerate(builders):
-        shapes, (category, yes, no) = scene_for(rng, builder)
+        shapes, built = scene_for(rng, builder)
+        category, yes, no = built[:3]  # the tiny world's builders may add reasoning text after these
         first = len(rows)
         for question, answer in ((yes, "Yes"), (no, "No")):
             rows.append(
@@ -337,7 +345,7 @@ def mmbench_rows(rng: random.Random) -> list[dict]:
     }
     base, copies = [], []
     for g, builder in enumerate(builders):
-        shapes, (category, question, options, answer, hint) = scene_for(rng, builder)
+        shapes, (category, question, options, answer, hint) = mcq_scene(rng, builder)
         options = [o for o in options if o]
         for k in range(len(options)):
             rotated = options[k:] + options[:k]

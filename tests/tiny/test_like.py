@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from batches import rollout_batch
 
 from dyco_repro.dyco import DyCoConfig, compute_signals, key_masks, signals_from_attention
-from dyco_repro.tiny.batches import rollout_batch
 from dyco_repro.tiny.like import LIKE, SPECIAL_IDS, like_config, like_tokenizer
 from dyco_repro.tiny.model import build_processor
 from dyco_repro.tiny.shapes import random_scene, render

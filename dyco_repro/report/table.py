@@ -26,6 +26,7 @@ PAPER_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Visual-Centric Reasoning", ("LogicVista", "HallusionBench", "MME", "MMBench")),
 )
 AVG = "Avg"
+LOCAL_DATA = "§"  # marks a number scored on a local TSV, not VLMEvalKit's official file
 ZERO_SHOT_LABEL = "Zero-Shot"
 DYCO_LABEL = "+ DyCo-RL"
 
@@ -43,6 +44,7 @@ class Score:
     value: float | None  # 0-100; None: the benchmark ran but was not judged (or judging failed)
     judge: str  # e.g. "exact_matching", "gpt-4o-mini", "rule", "none"
     official: bool  # scored as the paper's official pipeline does (exact matching or the LLM judge)
+    official_data: bool = True  # False: a local TSV, not VLMEvalKit's official file (md5 differs)
 
     def __post_init__(self):
         if self.value is not None:
@@ -84,6 +86,7 @@ class Cell:
     status: str  # OK, NOT_RUN, NOT_JUDGED, or INCOMPLETE (Avg of a row with a missing value)
     judge: str | None = None  # benchmark cells: the record's judge; Avg: None
     official: bool | None = None  # Avg: False when any averaged score is non-official
+    official_data: bool | None = None  # False: from a local, non-official TSV (Avg: any averaged one)
     bold: bool = False
     delta: float | None = None  # shown value minus the reference value, rounded to 0.1
 
@@ -149,8 +152,8 @@ def _benchmark_cell(score: Score | None) -> Cell:
     if score is None:
         return Cell(None, NOT_RUN)
     if score.value is None:
-        return Cell(None, NOT_JUDGED, score.judge, score.official)
-    return Cell(score.value, OK, score.judge, score.official)
+        return Cell(None, NOT_JUDGED, score.judge, score.official, score.official_data)
+    return Cell(score.value, OK, score.judge, score.official, score.official_data)
 
 
 def _avg_cell(cells: Sequence[Cell]) -> Cell:
@@ -158,7 +161,7 @@ def _avg_cell(cells: Sequence[Cell]) -> Cell:
     if any(cell.status != OK for cell in cells):
         return Cell(None, INCOMPLETE)
     mean = sum(cell.value for cell in cells) / len(cells)
-    return Cell(mean, OK, None, all(cell.official for cell in cells))
+    return Cell(mean, OK, None, all(cell.official for cell in cells), all(cell.official_data for cell in cells))
 
 
 def _reference_key(method: str, algo: str | None) -> str:
@@ -293,6 +296,7 @@ def _markers(table: Table) -> dict[str, object]:
             {cell.judge for key, cell in cells if key != AVG and cell.status == OK and cell.official is False}
         ),
         "delta": any(cell.delta is not None for _, cell in cells),
+        "local_data": any(cell.official_data is False for _, cell in cells),
     }
 
 
@@ -311,6 +315,8 @@ def _notes(table: Table, dash: str, dagger: str, escape=lambda text: text) -> st
         parts.append(f"{dagger} scored by a non-official judge ({judges}); an {AVG} with {dagger} includes such scores")
     if used["delta"]:
         parts.append("(±x.x): difference to the paper's value")
+    if used["local_data"]:
+        parts.append(f"{LOCAL_DATA} from a local TSV, not VLMEvalKit's official file (e.g. the tiny fixtures)")
     return "Notes: " + "; ".join(parts) + "." if parts else None
 
 
@@ -323,6 +329,8 @@ def _format_cell(cell: Cell, *, dash: str, bold, dagger: str, delta) -> str:
     text = bold(text) if cell.bold else text
     if cell.official is False:
         text += dagger
+    if cell.official_data is False:
+        text += LOCAL_DATA
     if cell.delta is not None:
         text += " " + delta(f"{cell.delta:+.1f}")
     return text
@@ -444,6 +452,8 @@ def to_frame(table: Table) -> pd.DataFrame:
         for bench in benchmarks:
             record[f"official_{bench}"] = row.cells[bench].official
         record["official_avg"] = row.cells[AVG].official
+        for bench in benchmarks:
+            record[f"official_data_{bench}"] = row.cells[bench].official_data
         if table.has_reference:
             for key in (*benchmarks, AVG):
                 record[f"delta_{key.lower() if key == AVG else key}"] = row.cells[key].delta

@@ -691,10 +691,11 @@ def expected_messages(tmp: Path) -> dict[str, list[str]]:
             md5.WeMath.DATASET_MD5["WeMath"],
             "nothing is downloaded",
         ],
-        "md5_mismatch": [
-            f"{(tmp / 'junk_lmudata').resolve()}/MME.tsv has md5",
-            f"VLMEvalKit expects {md5.ImageYORNDataset.DATASET_MD5['MME']}",
-            "we do not",
+        "md5_mismatch": [  # a local, non-official TSV is allowed only with the columns the class reads
+            f"{(tmp / 'junk_lmudata').resolve()}/MME.tsv (md5",
+            f"not VLMEvalKit's {md5.ImageYORNDataset.DATASET_MD5['MME']}",
+            "lacks the column(s) image, image_path, answer, category",
+            "we do not download",
         ],
         "missing_checkpoint": ["checkpoint=/nonexistent", "no config.json"],
         "no_weights": ["no weights"],

@@ -111,6 +111,18 @@ def test_markdown_cells_bold_markers_and_avg():
     assert rows[("tiny-m", "Zero-Shot")] == ["11.0", "21.0", "–", "–"]
 
 
+def test_numbers_from_local_tsvs_are_marked():
+    """A score on a local TSV (official_data false: e.g. the tiny fixtures) carries §, and so does its Avg."""
+    local = Score(20.0, "exact_matching", True, official_data=False)
+    records = complete_official_records()[:2] + [
+        CellResult("tiny-s", "dyco", "grpo", {"Synth_Math": exact(12.0), "Synth_MCQ": local, "Synth_MME": exact(29.0)})
+    ]
+    markdown = to_markdown(build_table(records, COLUMNS))
+    assert markdown_rows(markdown)[("tiny-s", "GRPO + DyCo-RL")] == ["**12.0**", "20.0§", "29.0", "**20.3**§"]
+    assert markdown_rows(markdown)[("tiny-s", "GRPO")] == ["10.0", "20.0", "**30.0**", "20.0"]
+    assert notes_line(markdown) == "Notes: § from a local TSV, not VLMEvalKit's official file (e.g. the tiny fixtures)."
+
+
 def test_dapo_dyco_row_and_pairs_are_adjacent():
     markdown = to_markdown(build_table(tiny_records(), COLUMNS, model_order=["tiny-s", "tiny-m"]))
     body = [line for line in markdown.splitlines() if line.startswith("| ")][1:]

@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 # The tiny profile's benchmarks hold hundreds of items (to resolve a 5-point change); the sweep tests
 # check plumbing, not scores, so they evaluate a small slice (later arguments still win).
 SMALL_EVAL = ("eval.synthetic_n=24",)

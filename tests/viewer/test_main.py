@@ -29,6 +29,7 @@ def test_an_mlflow_run_id_reads_its_roles_artifacts(tmp_path, monkeypatch):
     roles = write_steps(tmp_path / "run", [step_data(2, ROLES)])
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("viewer-test")  # not an experiment id another test left behind
     with mlflow.start_run() as run:
         mlflow.log_artifacts(str(roles), artifact_path="roles")
     with mlflow.start_run() as bare:

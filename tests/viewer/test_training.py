@@ -57,6 +57,7 @@ def test_grpo_training_logs_role_samples_and_the_viewer_reads_them(
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("viewer-test")  # not an experiment id another test left behind
     run_dir = tmp_path / "run"
     with mlflow.start_run() as run:
         train(DyCoGRPOTrainer, GRPOConfig, tiny_s_dir, tiny_processor, dataset, run_dir)

@@ -1,8 +1,10 @@
-"""python -m dyco_repro.train algo=grpo model=qwen2_5_vl_3b method=dyco data=thinklite [profile=tiny]
+"""python -m dyco_repro.train algo=grpo model=qwen2_5_vl_3b method=dyco data=thinklite [profile=tiny] [dry_run=true]
 
 One training run: validate everything, then train -> checkpoint -> final HF model, tracked in
 MLflow. `resume=auto` (default) continues the run directory's last checkpoint. Bad input stops
-with one line and exit code 2 before anything is written.
+with one line and exit code 2 before anything is written. `dry_run=true` prints
+`{"trainer": <TRL class>, "args": <every field of its config>, "dyco": <every DyCoConfig field>}` as
+one JSON line and exits, without loading (or needing) weights or data.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class ConfigError(ValueError):
 @dataclass
 class RunPlan:
     cfg: dict[str, Any]  # resolved config
+    args: Any  # the trainer family's TRL config (GRPOConfig, RLOOConfig, PPOConfig)
     model_path: Path
     data_path: Path
     image_root: Path | None
@@ -39,17 +42,12 @@ class RunPlan:
 
 def plan_run(cfg: DictConfig) -> RunPlan:
     """Resolve paths and check every setting; raises ConfigError, writes nothing but tiny-world caches."""
-    from .algos import FAMILIES
     from .data import get_reward_functions
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     if cfg.method.name == "zero-shot":
         raise ConfigError(
             "method=zero_shot trains nothing; evaluate the base model: python -m dyco_repro.evaluate checkpoint=base"
-        )
-    if cfg.algo.trainer not in FAMILIES:
-        raise ConfigError(
-            f"algo={cfg.algo.name} uses trainer family {cfg.algo.trainer!r}, not one of {sorted(FAMILIES)}"
         )
     if cfg.resume not in ("auto", "never"):
         raise ConfigError(f"resume={cfg.resume} is not valid; use resume=auto or resume=never")
@@ -58,9 +56,10 @@ def plan_run(cfg: DictConfig) -> RunPlan:
         get_reward_functions(list(cfg.rewards))
     except (TypeError, ValueError) as err:
         raise ConfigError(str(err).splitlines()[0]) from err
-    _check_sizes(cfg.train)
+    _check_sizes(cfg.train, dyco)
     return RunPlan(
         cfg=resolved,
+        args=trl_args(resolved, check_device=not cfg.dry_run),
         model_path=_model_path(cfg),
         data_path=_data_path(cfg),
         image_root=Path(cfg.data.image_root) if cfg.data.image_root else None,
@@ -69,7 +68,38 @@ def plan_run(cfg: DictConfig) -> RunPlan:
     )
 
 
-def _check_sizes(train: DictConfig) -> None:
+def trainer_family(cfg: dict[str, Any]):
+    """(trainer class, TRL config class) of the run's `algo.trainer`."""
+    from .algos import FAMILIES
+
+    algo = cfg["algo"]
+    if algo["trainer"] not in FAMILIES:
+        raise ConfigError(f"algo={algo['name']} uses trainer family {algo['trainer']!r}, not one of {sorted(FAMILIES)}")
+    return FAMILIES[algo["trainer"]]
+
+
+def trl_args(cfg: dict[str, Any], check_device: bool = True):
+    """The TRL config the trainer gets: the profile's `train` block and `algo.trl`, as is (algos.common)."""
+    from .algos.common import TRLConfigError, trl_config, trl_fields
+
+    _, config_cls = trainer_family(cfg)
+    fields = trl_fields(cfg, str(Path(cfg["run_dir"]) / "checkpoints"))
+    try:
+        return trl_config(config_cls, fields, cfg["algo"]["name"], check_device=check_device)
+    except TRLConfigError as err:
+        raise ConfigError(str(err)) from err
+
+
+def dry_run_record(plan: RunPlan) -> dict[str, Any]:
+    """What `dry_run=true` prints: the TRL trainer class, every field of its config, every DyCo field."""
+    import dataclasses
+
+    trainer_cls, _ = trainer_family(plan.cfg)
+    trl_base = next(c for c in trainer_cls.__mro__ if c.__module__.startswith("trl."))
+    return {"trainer": trl_base.__name__, "args": plan.args.to_dict(), "dyco": dataclasses.asdict(plan.dyco)}
+
+
+def _check_sizes(train: DictConfig, dyco: DyCoConfig) -> None:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     batch = train.per_device_train_batch_size * train.gradient_accumulation_steps * world
     if train.num_generations < 2:
@@ -82,9 +112,17 @@ def _check_sizes(train: DictConfig) -> None:
             f"(per_device_train_batch_size {train.per_device_train_batch_size} x gradient_accumulation_steps "
             f"{train.gradient_accumulation_steps} x {world} processes); change one of them"
         )
+    if dyco.alpha != 0 and train.per_device_train_batch_size % train.num_generations:
+        raise ConfigError(
+            f"DyCo z-scores within prompt groups: train.per_device_train_batch_size "
+            f"({train.per_device_train_batch_size}) must be a multiple of train.num_generations "
+            f"({train.num_generations}) so that a loss micro-batch holds whole groups"
+        )
 
 
 def _model_path(cfg: DictConfig) -> Path:
+    if cfg.dry_run:  # nothing is loaded: the path is reported, not checked
+        return Path(str(cfg.model.path)) if cfg.model.path is not None else Path(f"<tiny {cfg.model.tiny}>")
     if cfg.model.tiny and cfg.model.path is None:
         from .tiny import ensure_tiny_model
         from .tiny.warmstart import ensure_warm_start
@@ -112,6 +150,8 @@ def model_dir_problem(path: Path) -> str | None:
 
 
 def _data_path(cfg: DictConfig) -> Path:
+    if cfg.dry_run:
+        return Path(str(cfg.data.path)) if cfg.data.path is not None else Path("<synthetic>")
     if cfg.data.path is None and cfg.data.synthetic_n:
         from .tiny import write_dataset
         from .tiny.model import cache_dir
@@ -127,23 +167,21 @@ def build_trainer(plan: RunPlan, data, callbacks=()):
     """The configured TRL trainer (DyCo switched by plan.dyco) and its processor."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from .algos import FAMILIES
     from .data import get_reward_functions
 
     cfg = plan.cfg
-    train, algo = cfg["train"], cfg["algo"]
+    train = cfg["train"]
     processor = AutoProcessor.from_pretrained(
         plan.model_path, min_pixels=train["min_pixels"], max_pixels=train["max_pixels"], padding_side="left"
     )
     model = AutoModelForImageTextToText.from_pretrained(
         plan.model_path, dtype=cfg["model"]["dtype"], attn_implementation=cfg["model"]["attn_implementation"]
     )
-    trainer_cls, make_args = FAMILIES[algo["trainer"]]
-    args = make_args(algo, train, str(plan.run_dir / "checkpoints"), cfg["seed"], cfg["run_name"])
+    trainer_cls, _ = trainer_family(cfg)
     trainer = trainer_cls(
         model=model,
         reward_funcs=get_reward_functions(cfg["rewards"]),
-        args=args,
+        args=plan.args,
         train_dataset=data.dataset,
         processing_class=processor,
         callbacks=list(callbacks),
@@ -255,7 +293,11 @@ def main(cfg: DictConfig) -> None:
     from .data import DataError
 
     try:
-        final = run(plan_run(cfg))
+        plan = plan_run(cfg)
+        if cfg.dry_run:
+            print(json.dumps(dry_run_record(plan), default=str))
+            return
+        final = run(plan)
     except (ConfigError, DataError) as err:
         print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)

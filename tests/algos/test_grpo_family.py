@@ -9,7 +9,8 @@ from trainer_settings import micro_batch, tiny_trainer_settings
 from transformers import Qwen2_5_VLForConditionalGeneration
 from trl import GRPOConfig, GRPOTrainer
 
-from dyco_repro.algos.grpo_family import REWEIGHTED, DyCoGRPOTrainer
+from dyco_repro.algos.dyco_join import REWEIGHTED
+from dyco_repro.algos.grpo_family import DyCoGRPOTrainer
 from dyco_repro.dyco import DyCoConfig, capture, compute_signals, reweight
 
 LOSSES = {  # the GRPO family as TRL configures it

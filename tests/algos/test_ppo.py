@@ -16,8 +16,9 @@ from trainer_settings import tiny_trainer_settings
 from transformers import AutoModelForImageTextToText, Qwen2_5_VLForConditionalGeneration
 from trl import GRPOTrainer
 
-from dyco_repro.algos import ppo
-from dyco_repro.algos.ppo import DyCoPPOTrainer, PPOConfig, gae, policy_loss, terminal_rewards, value_loss, whiten
+from dyco_repro.algos import dyco_join
+from dyco_repro.algos.core import gae, policy_loss, terminal_rewards, value_loss, whiten
+from dyco_repro.algos.ppo import DyCoPPOTrainer, PPOConfig
 from dyco_repro.dyco import DyCoConfig, reweight
 from dyco_repro.dyco.signals import DyCoSignals
 from dyco_repro.tiny.batches import rollout_batch
@@ -228,14 +229,14 @@ def test_ppo_trains_and_logs(tmp_path, monkeypatch, method):
         passes.append(torch.is_grad_enabled())
         return real_pass(self, model, *args, **kwargs)
 
-    real_capture = ppo.capture_attention
+    real_capture = dyco_join.capture_attention
 
     def spy_capture(*args, **kwargs):
         captures.append(torch.is_grad_enabled())
         return real_capture(*args, **kwargs)
 
     monkeypatch.setattr(GRPOTrainer, "_get_per_token_logps_and_entropies", spy_pass)
-    monkeypatch.setattr(ppo, "capture_attention", spy_capture)
+    monkeypatch.setattr(dyco_join, "capture_attention", spy_capture)
     final = run(plan_run(config(tmp_path, "algo=ppo", f"method={method}", "train.max_steps=2")))
 
     # per step: one no-grad value/old-logps pass over the rollout, one training forward; nothing else

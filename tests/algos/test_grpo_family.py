@@ -11,7 +11,7 @@ from trl import GRPOConfig, GRPOTrainer
 
 from dyco_repro.algos.dyco_join import REWEIGHTED
 from dyco_repro.algos.grpo_family import DyCoGRPOTrainer
-from dyco_repro.dyco import DyCoConfig, capture, compute_signals, reweight
+from dyco_repro.dyco import DyCoConfig, capture, compute_signals, reweight, sapo_length_factor
 
 LOSSES = {  # the GRPO family as TRL configures it
     "grpo": {"loss_type": "grpo"},
@@ -86,6 +86,8 @@ def test_dyco_loss_is_stock_loss_on_reweighted_advantages(
     signals = compute_signals(stock.model, model_inputs, P, cfg)
     assert (signals.role != 0).any(), "the check needs non-neutral tokens"
     expected = reweight(inputs["advantages"], signals, inputs["completion_mask"], cfg)
+    if loss == "sapo":  # the released length factor min(|o| / 60, 1) rides along under SAPO
+        expected = expected * sapo_length_factor(inputs["completion_mask"], cfg.sapo_length_tokens)[:, None]
     # (the sequence variant z-scores over 4 completions, which magnifies last-bit differences)
     torch.testing.assert_close(rollout[REWEIGHTED], expected, rtol=1e-3, atol=1e-4)
     assert not torch.allclose(expected, inputs["advantages"][:, None].expand_as(expected))

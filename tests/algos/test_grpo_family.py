@@ -87,7 +87,8 @@ def test_dyco_loss_is_stock_loss_on_reweighted_advantages(
     assert (signals.role != 0).any(), "the check needs non-neutral tokens"
     expected = reweight(inputs["advantages"], signals, inputs["completion_mask"], cfg)
     if loss == "sapo":  # the released length factor min(|o| / 60, 1) rides along under SAPO
-        expected = expected * sapo_length_factor(inputs["completion_mask"], cfg.sapo_length_tokens)[:, None]
+        length = sapo_length_factor(inputs["completion_mask"], cfg.sapo_length_tokens)[:, None]
+        expected = torch.where(inputs["completion_mask"].bool(), expected * length, expected)
     # (the sequence variant z-scores over 4 completions, which magnifies last-bit differences)
     torch.testing.assert_close(rollout[REWEIGHTED], expected, rtol=1e-3, atol=1e-4)
     assert not torch.allclose(expected, inputs["advantages"][:, None].expand_as(expected))

@@ -17,6 +17,7 @@ from transformers import AutoModelForImageTextToText, Qwen2_5_VLForConditionalGe
 from trl import GRPOTrainer
 
 from dyco_repro.algos import dyco_join
+from dyco_repro.algos.dyco_join import Captured
 from dyco_repro.algos.core import gae, policy_loss, terminal_rewards, value_loss, whiten
 from dyco_repro.algos.ppo import DyCoPPOTrainer, PPOConfig
 from dyco_repro.dyco import DyCoConfig, reweight
@@ -200,7 +201,7 @@ def test_dyco_reweights_the_gae_advantages_and_alpha_zero_leaves_them(tiny_s_dir
             "values": torch.randn(4, 4, generator=torch.Generator().manual_seed(0)),
             "old_logps": torch.zeros(4, 4),
             "rewards_per_func": torch.tensor([[1.0], [0.0], [1.0], [0.0]]),
-            "signals": signals,
+            "captured": Captured(signals=signals),  # what the rollout pass's armed capture handed back
         }
         output = {"completion_mask": mask}
         trainer._ppo_advantages(output, state)

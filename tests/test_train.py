@@ -42,7 +42,7 @@ def test_model_without_weights_is_refused(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algo", ["grpo", "dapo", "gspo", "sapo"])
+@pytest.mark.parametrize("algo", ["grpo", "dapo", "gspo", "sapo", "cispo"])
 @pytest.mark.parametrize("method", ["baseline", "dyco"])
 def test_every_grpo_family_algo_trains_and_logs(tmp_path, algo, method):
     # The random tiny model never stops within max_completion_length; masking would drop every token.

@@ -50,7 +50,12 @@ def test_recipe_table_is_well_formed():
 @pytest.mark.parametrize("algo", RECIPE["algos"])
 def test_paper_profile_is_the_released_recipe(tmp_path, algo, model, monkeypatch):
     monkeypatch.setenv("DYCO_MODEL_ROOT", str(tmp_path / "no-weights-here"))
-    record = json.loads(json.dumps(dry_run_record(plan_run(paper_config(tmp_path, f"algo={algo}", f"model={model}", "dry_run=true"))), default=str))
+    record = json.loads(
+        json.dumps(
+            dry_run_record(plan_run(paper_config(tmp_path, f"algo={algo}", f"model={model}", "dry_run=true"))),
+            default=str,
+        )
+    )
     assert record["trainer"] == RECIPE["trainer"]
     wrong = [
         f"{setting}: {lookup(record, setting)!r} != released {value!r} ({source})"

@@ -50,7 +50,11 @@ def trl_config(config_cls: type, fields: dict[str, Any], algo: str, check_device
             f"{unknown[0]!r} is not a field of {config_cls.__name__} (algo={algo}); fix or remove it in "
             f"conf/algo/{algo}.yaml `trl:` or the profile's `train:` block"
         )
-    device = nullcontext() if check_device else mock.patch("transformers.training_args.is_torch_bf16_gpu_available", lambda: True)
+    device = (
+        nullcontext()
+        if check_device
+        else mock.patch("transformers.training_args.is_torch_bf16_gpu_available", lambda: True)
+    )
     try:
         with device:
             return config_cls(**fields)

@@ -258,4 +258,3 @@ class DyCoPPOTrainer(DyCoJoin, GRPOTrainer):
             self._metrics[mode][name].append(self.accelerator.gather(value.detach()).mean().item())
         normalizer = self.current_gradient_accumulation_steps if mode == "train" else 1.0
         return loss / normalizer
-

@@ -31,7 +31,7 @@ class Logger(DyCoJoin):
 
 
 def signals(B: int, C: int) -> DyCoSignals:
-    role = torch.tensor([[1, -1, 0, 1][: C]] * B)
+    role = torch.tensor([[1, -1, 0, 1][:C]] * B)
     score = torch.where(role != 0, 0.5, 0.0)
     r_vis = torch.full((B, C), 0.25)
     return DyCoSignals(r_vis, 1 - r_vis, torch.zeros(B, C), torch.zeros(B, C), role, score)

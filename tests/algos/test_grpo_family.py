@@ -143,7 +143,9 @@ def test_loss_micro_batches_hold_whole_prompt_groups(tiny_s_dir, tiny_processor,
 
     monkeypatch.setattr(GRPOTrainer, "_compute_loss", spy)
     settings = {"num_generations": 2, "gradient_accumulation_steps": 2, "max_steps": 1}
-    trainer = make_trainer(DyCoGRPOTrainer, tiny_s_dir, tiny_processor, dataset, tmp_path, dyco=DyCoConfig(), args=settings)
+    trainer = make_trainer(
+        DyCoGRPOTrainer, tiny_s_dir, tiny_processor, dataset, tmp_path, dyco=DyCoConfig(), args=settings
+    )
     trainer.train()
     assert len(seen) == 2
     assert sorted(g for batch in seen for g in batch) == [0, 0, 1, 1, 2, 2, 3, 3]

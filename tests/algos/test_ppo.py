@@ -17,8 +17,8 @@ from transformers import AutoModelForImageTextToText, Qwen2_5_VLForConditionalGe
 from trl import GRPOTrainer
 
 from dyco_repro.algos import dyco_join
-from dyco_repro.algos.dyco_join import Captured
 from dyco_repro.algos.core import gae, policy_loss, terminal_rewards, value_loss, whiten
+from dyco_repro.algos.dyco_join import Captured
 from dyco_repro.algos.ppo import DyCoPPOTrainer, PPOConfig
 from dyco_repro.dyco import DyCoConfig, reweight
 from dyco_repro.dyco.signals import DyCoSignals

@@ -404,7 +404,9 @@ def test_groups_decide_the_z_score():
     assert torch.all(seq[4:7] == 0), "a group of equal scores has no spread"
     raw = [sigmoid(0.8), 0.5, sigmoid(0.15)]  # group 9: the all-neutral completion enters as 0.5
     mean, std = statistics.fmean(raw), statistics.stdev(raw)
-    torch.testing.assert_close(seq[7:].double(), torch.tensor([math.tanh((r - mean) / std) for r in raw]).double(), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(
+        seq[7:].double(), torch.tensor([math.tanh((r - mean) / std) for r in raw]).double(), rtol=1e-6, atol=1e-6
+    )
     assert seq[8] < 0
     # the same rows as one group z-score against each other: different scores
     assert not torch.allclose(seq, sequence_scores(signals, mask_t, cfg))

@@ -93,6 +93,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="gloo over localhost")
 def test_two_processes_finish_when_one_has_no_valid_token(tmp_path):
     ctx = mp.get_context("spawn")

@@ -8,15 +8,17 @@ paper's seven benchmarks and the tiny world's synthetic ones.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
-METHODS = ("zero-shot", "baseline", "dyco")
+from ..atomic import write_text_atomic
+from ..records import ZERO_SHOT
+
+METHODS = (ZERO_SHOT, "baseline", "dyco")
+# The paper's algorithms in its order; any other algorithm's rows follow them (sorted by name).
 DEFAULT_ALGO_ORDER = ("grpo", "dapo", "sapo", "gspo", "rloo", "ppo")
 # The paper's layout; callers normally pass the layout from the benchmark suite file instead.
 PAPER_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -24,6 +26,7 @@ PAPER_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Visual-Centric Reasoning", ("LogicVista", "HallusionBench", "MME", "MMBench")),
 )
 AVG = "Avg"
+LOCAL_DATA = "§"  # marks a number scored on a local TSV, not VLMEvalKit's official file
 ZERO_SHOT_LABEL = "Zero-Shot"
 DYCO_LABEL = "+ DyCo-RL"
 
@@ -41,6 +44,7 @@ class Score:
     value: float | None  # 0-100; None: the benchmark ran but was not judged (or judging failed)
     judge: str  # e.g. "exact_matching", "gpt-4o-mini", "rule", "none"
     official: bool  # scored as the paper's official pipeline does (exact matching or the LLM judge)
+    official_data: bool = True  # False: a local TSV, not VLMEvalKit's official file (md5 differs)
 
     def __post_init__(self):
         if self.value is not None:
@@ -58,14 +62,14 @@ class CellResult:
     """Everything the table needs from one cell of the sweep (one model x method x algo)."""
 
     model: str  # model label as shown in the table, e.g. "Qwen2.5-VL-3B" or "tiny-s"
-    method: str  # "zero-shot", "baseline" or "dyco"
-    algo: str | None  # "grpo", "dapo", "sapo", "gspo", "rloo", "ppo"; None for zero-shot
+    method: str  # ZERO_SHOT, "baseline" or "dyco"
+    algo: str | None  # e.g. "grpo", "dapo", "sapo", "gspo", "rloo", "ppo", or any other algo; None for zero-shot
     scores: dict[str, Score]  # benchmark key -> score; a benchmark absent here was not run
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r} for model {self.model!r}; use one of {METHODS}")
-        if (self.method == "zero-shot") != (self.algo is None):
+        if (self.method == ZERO_SHOT) != (self.algo is None):
             raise ValueError(
                 f"cell {self.model}/{self.method}/{self.algo}: zero-shot has no algo, baseline and dyco need one"
             )
@@ -82,6 +86,7 @@ class Cell:
     status: str  # OK, NOT_RUN, NOT_JUDGED, or INCOMPLETE (Avg of a row with a missing value)
     judge: str | None = None  # benchmark cells: the record's judge; Avg: None
     official: bool | None = None  # Avg: False when any averaged score is non-official
+    official_data: bool | None = None  # False: from a local, non-official TSV (Avg: any averaged one)
     bold: bool = False
     delta: float | None = None  # shown value minus the reference value, rounded to 0.1
 
@@ -147,8 +152,8 @@ def _benchmark_cell(score: Score | None) -> Cell:
     if score is None:
         return Cell(None, NOT_RUN)
     if score.value is None:
-        return Cell(None, NOT_JUDGED, score.judge, score.official)
-    return Cell(score.value, OK, score.judge, score.official)
+        return Cell(None, NOT_JUDGED, score.judge, score.official, score.official_data)
+    return Cell(score.value, OK, score.judge, score.official, score.official_data)
 
 
 def _avg_cell(cells: Sequence[Cell]) -> Cell:
@@ -156,13 +161,13 @@ def _avg_cell(cells: Sequence[Cell]) -> Cell:
     if any(cell.status != OK for cell in cells):
         return Cell(None, INCOMPLETE)
     mean = sum(cell.value for cell in cells) / len(cells)
-    return Cell(mean, OK, None, all(cell.official for cell in cells))
+    return Cell(mean, OK, None, all(cell.official for cell in cells), all(cell.official_data for cell in cells))
 
 
 def _reference_key(method: str, algo: str | None) -> str:
     """The paper CSV's method column: zero-shot, grpo, grpo+dyco, ..."""
-    if method == "zero-shot":
-        return "zero-shot"
+    if method == ZERO_SHOT:
+        return ZERO_SHOT
     return algo if method == "baseline" else f"{algo}+dyco"
 
 
@@ -180,15 +185,15 @@ def _with_deltas(cells: dict[str, Cell], reference: pd.Series | None) -> dict[st
 
 
 def _bold_pair(baseline: dict[str, Cell], dyco: dict[str, Cell]) -> tuple[dict[str, Cell], dict[str, Cell]]:
-    """Bold the better shown value of each column; both on a tie, neither when one is missing."""
+    """Bold the strictly better shown value of each column; neither on a tie or when one is missing."""
     new_base, new_dyco = dict(baseline), dict(dyco)
     for key in baseline:
         b, d = baseline[key], dyco[key]
         if b.value is None or d.value is None:
             continue
         sb, sd = shown(b.value), shown(d.value)
-        new_base[key] = replace(b, bold=sb >= sd)
-        new_dyco[key] = replace(d, bold=sd >= sb)
+        new_base[key] = replace(b, bold=sb > sd)
+        new_dyco[key] = replace(d, bold=sd > sb)
     return new_base, new_dyco
 
 
@@ -215,7 +220,8 @@ def build_table(
     """Arrange records as the paper's Table 1: per model a Zero-Shot row, then each algo's
     baseline row followed by its + DyCo-RL row; the better of each pair in bold.
 
-    Models come in ``model_order`` (models absent from it follow in first-seen order; models
+    Algos come in ``algo_order``; algos the records name that it lacks (e.g. a new TRL loss) follow,
+    sorted by name. Models come in ``model_order`` (models absent from it follow in first-seen order; models
     without records are left out). An algo appears in a model's block when that model has a
     record for it; a missing partner row or benchmark shows as not run. ``reference`` (see
     ``load_paper_reference``) adds the difference to the paper's value to every number.
@@ -224,9 +230,8 @@ def build_table(
     benchmarks = [key for _, keys in layout for key in keys]
     records = list(records)
     merged = _merge(records)
-    unknown = sorted({algo for (_, _, algo) in merged if algo is not None and algo not in algo_order})
-    if unknown:
-        raise ValueError(f"records use algos {unknown} that are not in algo_order {tuple(algo_order)}")
+    others = sorted({algo for (_, _, algo) in merged if algo is not None and algo not in algo_order})
+    algos = [*algo_order, *others]
     seen = list(dict.fromkeys(record.model for record in records))
     models = [m for m in (model_order or []) if m in seen] + [m for m in seen if m not in (model_order or [])]
     ref_rows = _reference_rows(reference)
@@ -237,9 +242,9 @@ def build_table(
 
     rows: list[Row] = []
     for model in models:
-        zero_shot = _row_cells(merged.get((model, "zero-shot", None)), benchmarks)
-        rows.append(make_row(model, "zero-shot", None, ZERO_SHOT_LABEL, zero_shot))
-        for algo in algo_order:
+        zero_shot = _row_cells(merged.get((model, ZERO_SHOT, None)), benchmarks)
+        rows.append(make_row(model, ZERO_SHOT, None, ZERO_SHOT_LABEL, zero_shot))
+        for algo in algos:
             base_scores = merged.get((model, "baseline", algo))
             dyco_scores = merged.get((model, "dyco", algo))
             if base_scores is None and dyco_scores is None:
@@ -291,6 +296,7 @@ def _markers(table: Table) -> dict[str, object]:
             {cell.judge for key, cell in cells if key != AVG and cell.status == OK and cell.official is False}
         ),
         "delta": any(cell.delta is not None for _, cell in cells),
+        "local_data": any(cell.official_data is False for _, cell in cells),
     }
 
 
@@ -309,6 +315,8 @@ def _notes(table: Table, dash: str, dagger: str, escape=lambda text: text) -> st
         parts.append(f"{dagger} scored by a non-official judge ({judges}); an {AVG} with {dagger} includes such scores")
     if used["delta"]:
         parts.append("(±x.x): difference to the paper's value")
+    if used["local_data"]:
+        parts.append(f"{LOCAL_DATA} from a local TSV, not VLMEvalKit's official file (e.g. the tiny fixtures)")
     return "Notes: " + "; ".join(parts) + "." if parts else None
 
 
@@ -321,6 +329,8 @@ def _format_cell(cell: Cell, *, dash: str, bold, dagger: str, delta) -> str:
     text = bold(text) if cell.bold else text
     if cell.official is False:
         text += dagger
+    if cell.official_data is False:
+        text += LOCAL_DATA
     if cell.delta is not None:
         text += " " + delta(f"{cell.delta:+.1f}")
     return text
@@ -442,6 +452,8 @@ def to_frame(table: Table) -> pd.DataFrame:
         for bench in benchmarks:
             record[f"official_{bench}"] = row.cells[bench].official
         record["official_avg"] = row.cells[AVG].official
+        for bench in benchmarks:
+            record[f"official_data_{bench}"] = row.cells[bench].official_data
         if table.has_reference:
             for key in (*benchmarks, AVG):
                 record[f"delta_{key.lower() if key == AVG else key}"] = row.cells[key].delta
@@ -457,18 +469,6 @@ def to_csv(table: Table) -> str:
 # --------------------------------------------------------------------------- files
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Temp sibling then rename: a reader never sees half a table."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_all(table: Table, out_dir: str | Path, stem: str = "table1") -> dict[str, Path]:
     """Write ``<stem>.md``, ``<stem>.tex`` and ``<stem>.csv`` into out_dir; returns {"md"|"tex"|"csv": path}."""
     out_dir = Path(out_dir)
@@ -477,5 +477,5 @@ def write_all(table: Table, out_dir: str | Path, stem: str = "table1") -> dict[s
     paths = {}
     for ext, text in rendered.items():
         paths[ext] = out_dir / f"{stem}.{ext}"
-        _write_atomic(paths[ext], text)
+        write_text_atomic(paths[ext], text)  # a reader never sees half a table
     return paths

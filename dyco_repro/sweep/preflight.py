@@ -3,10 +3,8 @@ config composes with every value of every swept axis (Hydra's own errors are sev
 
 from __future__ import annotations
 
-from pathlib import Path
+from ..cli import CONF_DIR, GROUPS, choice_problem
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-GROUPS = ("algo", "model", "method", "data", "eval", "profile", "launcher")
 FLAGS_WITH_VALUE = ("--config-name", "-cn", "--config-path", "-cp", "--config-dir", "-cd")
 
 
@@ -15,12 +13,14 @@ class PreflightError(ValueError):
 
 
 def split_values(value: str) -> list[str]:
-    """a,b,c -> [a, b, c], leaving commas inside brackets alone."""
-    parts, depth, current = [], 0, ""
+    """a,b,c -> [a, b, c], leaving commas inside brackets and quotes alone (as Hydra's grammar does)."""
+    parts, depth, current, quote = [], 0, "", None
     for char in value:
-        depth += char in "[({" and 1 or 0
-        depth -= char in "])}" and 1 or 0
-        if char == "," and depth == 0:
+        if quote is None and char in "'\"" or char == quote:
+            quote = char if quote is None else None
+        depth += quote is None and char in "[({" and 1 or 0
+        depth -= quote is None and char in "])}" and 1 or 0
+        if char == "," and depth == 0 and quote is None:
             parts.append(current)
             current = ""
         else:
@@ -28,7 +28,8 @@ def split_values(value: str) -> list[str]:
     return [*parts, current]
 
 
-def preflight(argv: list[str], sweep_names: list[str]) -> None:
+def preflight(argv: list[str]) -> None:
+    """Raise PreflightError (one line) for a command line Hydra would refuse or fail on."""
     if not {"-m", "--multirun"} & set(argv):
         raise PreflightError("a sweep runs with -m: python -m dyco_repro.sweep -m algo=grpo,dapo ...")
     overrides, skip = [], False
@@ -43,13 +44,14 @@ def preflight(argv: list[str], sweep_names: list[str]) -> None:
         if not sep:
             raise PreflightError(f"{override!r} is not key=value; e.g. algo=grpo,dapo")
         group = key.lstrip("+~")
+        if group == "sweep":  # the old spelling would add an unused key and run a one-cell sweep
+            raise PreflightError(f"a named matrix is a config group now: write matrix={value}")
+        if key.startswith("+") and group in GROUPS:
+            raise PreflightError(f"{group} is a config group the sweep already has: write {group}={value} (no +)")
         values = split_values(value)
         for option in values:
-            if group == "sweep" and option not in sweep_names:
-                raise PreflightError(f"unknown sweep {option!r}; choose from {', '.join(sweep_names)} (sweeps/)")
-            if group in GROUPS and not (CONF_DIR / group / f"{option}.yaml").is_file():
-                choices = ", ".join(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))
-                raise PreflightError(f"unknown {group} {option!r}; choose from {choices} (conf/{group}/)")
+            if problem := choice_problem(group, option):
+                raise PreflightError(problem)
         if not key.startswith("hydra."):
             axes.append((key, values))
     _compose_each(axes)
@@ -60,6 +62,8 @@ def _compose_each(axes: list[tuple[str, list[str]]]) -> None:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    from ..data import check_settings
+
     firsts = [f"{k}={v[0]}" for k, v in axes]
     trials = [firsts] + [
         [*firsts[:i], f"{k}={value}", *firsts[i + 1 :]] for i, (k, values) in enumerate(axes) for value in values[1:]
@@ -69,6 +73,7 @@ def _compose_each(axes: list[tuple[str, list[str]]]) -> None:
             try:
                 cfg = compose("sweep", overrides=[*overrides, "sweep_id=preflight"])
                 OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+                check_settings(cfg.data.on_error, cfg.data.limit)
             except Exception as err:  # noqa: BLE001 - Hydra/OmegaConf errors, reported in one line
                 lines = [line.strip() for line in str(err).splitlines() if line.strip()]
                 raise PreflightError(" ".join(lines[:2])) from None

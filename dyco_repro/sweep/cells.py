@@ -1,8 +1,9 @@
 """A sweep cell: what one job computes (its identity), what it needs (resources) and the commands it runs.
 
 A training cell runs `dyco_repro.train` (through `accelerate launch` when its model asks for more
-than one GPU) and then `dyco_repro.evaluate` on the final checkpoint; a zero-shot cell only
-evaluates the base model, so it is the same cell whatever the algorithm axis says.
+than one GPU) and then `dyco_repro.evaluate` on the final checkpoint (through `accelerate launch`
+too, data-parallel on the same GPUs); a zero-shot cell only evaluates the base model, so it is the
+same cell whatever the algorithm axis says.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 
 ZERO_SHOT = "zero-shot"
 ACCELERATE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "accelerate" / "zero3.yaml"
+# Evaluation shards items, not the model: plain data-parallel processes, one per GPU.
+EVAL_ACCELERATE_CONFIG = ACCELERATE_CONFIG.with_name("ddp.yaml")
 # Overrides that steer the sweep itself; a cell's own commands never see them.
 SWEEP_ONLY = ("sweep_id", "dry_run", "launcher", "sweep", "+sweep", "force", "run_dir", "run_name", "output_root")
 
@@ -109,8 +112,9 @@ def commands(cfg: DictConfig, cell: Cell, parent_run_id: str | None) -> list[lis
     if parent_run_id:
         common.append(f"mlflow.parent_run_id={parent_run_id}")
     force = ["force=true"] if cfg.force else []
+    gpus = int(cell.resources.get("gpus_per_node") or 0)
     evaluate = [
-        sys.executable,
+        *(_launch(EVAL_ACCELERATE_CONFIG, gpus) if gpus > 1 else [sys.executable]),
         "-m",
         "dyco_repro.evaluate",
         *common,
@@ -119,11 +123,13 @@ def commands(cfg: DictConfig, cell: Cell, parent_run_id: str | None) -> list[lis
     ]
     if cell.kind == ZERO_SHOT:
         return [[*evaluate, "checkpoint=base"]]
-    gpus = int(cell.resources.get("gpus_per_node") or 0)
     if gpus > 1:
-        launch = ["accelerate", "launch", "--config_file", str(ACCELERATE_CONFIG), "--num_processes", str(gpus)]
-        train = [*launch, "-m", "dyco_repro.train"]
+        train = [*_launch(ACCELERATE_CONFIG, gpus), "-m", "dyco_repro.train"]
     else:
         train = [sys.executable, "-m", "dyco_repro.train"]
     train += [*common, "resume=never" if cfg.force else "resume=auto"]
     return [train, [*evaluate, f"checkpoint={cell.run_dir / 'final'}"]]
+
+
+def _launch(config: Path, gpus: int) -> list[str]:
+    return ["accelerate", "launch", "--config_file", str(config), "--num_processes", str(gpus)]

@@ -251,3 +251,36 @@ def test_a_killed_two_process_run_is_finished_by_one_process_generating_nothing_
         assert entry["processes"] == 1 and entry["generated_per_process"] == [entry["generated"]]
         assert entry["score"] == reference["benchmarks"][key]["score"]
         assert prediction_file(root, key) == prediction_file(single, key)
+
+
+# ---- a sweep cell evaluates on all its GPUs --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["dyco", "zero_shot"])
+def test_a_multi_gpu_cell_evaluates_through_accelerate_on_all_its_gpus(method):
+    from hydra import compose, initialize_config_dir
+
+    from dyco_repro.sweep.cells import plan_cell
+    from dyco_repro.sweep.preflight import CONF_DIR
+
+    overrides = ["algo=grpo", f"method={method}", "model.resources.gpus_per_node=8"]
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("sweep", overrides=["sweep_id=test", "output_root=/tmp/x", *overrides])
+    evaluate = plan_cell(cfg, overrides, None).commands[-1]
+    start = evaluate.index("dyco_repro.evaluate")
+    assert evaluate[:2] == ["accelerate", "launch"] and evaluate[evaluate.index("--num_processes") + 1] == "8"
+    assert evaluate[evaluate.index("--config_file") + 1].endswith("configs/accelerate/ddp.yaml")  # no ZeRO sharding
+    assert evaluate[start - 1] == "-m" and "--num_processes" not in evaluate[start:]
+
+
+def test_a_one_gpu_cell_evaluates_as_one_process():
+    from hydra import compose, initialize_config_dir
+
+    from dyco_repro.sweep.cells import plan_cell
+    from dyco_repro.sweep.preflight import CONF_DIR
+
+    overrides = ["algo=grpo", "method=dyco", "model.resources.gpus_per_node=1"]
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("sweep", overrides=["sweep_id=test", "output_root=/tmp/x", *overrides])
+    evaluate = plan_cell(cfg, overrides, None).commands[-1]
+    assert evaluate[:3] == [sys.executable, "-m", "dyco_repro.evaluate"]

@@ -189,7 +189,7 @@ def run_evaluation(plan: EvalPlan, processes: Processes | None = None) -> dict[s
             generator = make_generator(plan.checkpoint, plan.generation, plan.dtype, plan.attn_implementation, device)
         return generator
 
-    scoring: list[tuple[Benchmark, Any, Any, float]] = []
+    scoring: list[tuple[Benchmark, None, Any, float]] = []
     for bench in plan.benchmarks:
         if bench.key in reused_keys:
             if procs.is_main:
@@ -207,11 +207,12 @@ def run_evaluation(plan: EvalPlan, processes: Processes | None = None) -> dict[s
         run = predict(dataset, generate, cache, plan.generation.batch_size, bench.key, procs)
         if not procs.is_main:
             continue
-        job = (bench, dataset, run, time.perf_counter() - start)
         if procs.distributed:
-            scoring.append(job)  # after every benchmark is generated: no process waits for the judge
+            # Scored after every benchmark is generated, so no process waits for the judge; the dataset
+            # (images and all) is read again then rather than held for every benchmark at once.
+            scoring.append((bench, None, run, time.perf_counter() - start))
         else:
-            _finish(plan, results, results_path, procs, *job)
+            _finish(plan, results, results_path, procs, bench, dataset, run, time.perf_counter() - start)
     for job in scoring:
         _finish(plan, results, results_path, procs, *job)
     if not procs.is_main:
@@ -233,10 +234,12 @@ def _identity(bench: Benchmark, plan: EvalPlan, fingerprint: str) -> dict[str, A
 
 def _finish(plan: EvalPlan, results: dict, results_path: Path, procs: Processes, bench, dataset, run, seconds) -> None:
     """Rank 0: the merged prediction file, its score and the benchmark's entry, saved at once."""
+    from .evaluation.datasets import build_dataset
     from .evaluation.inference import write_prediction_file
     from .evaluation.scoring import score
 
     start = time.perf_counter()
+    dataset = dataset or build_dataset(bench, plan.roots[bench.key])
     judge = plan.judges[bench.key]
     folder = plan.output_dir / bench.key
     pred_file = write_prediction_file(dataset, run.predictions, plan.generation, folder / f"dyco_{bench.dataset}.tsv")
@@ -261,7 +264,8 @@ def _finish(plan: EvalPlan, results: dict, results_path: Path, procs: Processes,
         "checkpoint": str(plan.checkpoint),
         "identity": _identity(bench, plan, results["checkpoint_fingerprint"]),
     }
-    results["benchmarks"][bench.key] = entry
+    done = results["benchmarks"] | {bench.key: entry}
+    results["benchmarks"] = {b.key: done[b.key] for b in plan.benchmarks if b.key in done}  # the suite's order
     save_results(results_path, results)  # progress survives an interruption
     print(f"{bench.key}: {_shown(entry)}")
 

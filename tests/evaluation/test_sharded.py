@@ -256,17 +256,22 @@ def test_a_killed_two_process_run_is_finished_by_one_process_generating_nothing_
 # ---- a sweep cell evaluates on all its GPUs --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["dyco", "zero_shot"])
-def test_a_multi_gpu_cell_evaluates_through_accelerate_on_all_its_gpus(method):
+def cell_commands(*overrides: str) -> list[list[str]]:
     from hydra import compose, initialize_config_dir
 
+    from dyco_repro.sweep import register_sweeps
     from dyco_repro.sweep.cells import plan_cell
     from dyco_repro.sweep.preflight import CONF_DIR
 
-    overrides = ["algo=grpo", f"method={method}", "model.resources.gpus_per_node=8"]
+    register_sweeps()  # the sweep's launcher plugins and matrices, as `python -m dyco_repro.sweep` does
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("sweep", overrides=["sweep_id=test", "output_root=/tmp/x", *overrides])
-    evaluate = plan_cell(cfg, overrides, None).commands[-1]
+    return plan_cell(cfg, list(overrides), None).commands
+
+
+@pytest.mark.parametrize("method", ["dyco", "zero_shot"])
+def test_a_multi_gpu_cell_evaluates_through_accelerate_on_all_its_gpus(method):
+    evaluate = cell_commands("algo=grpo", f"method={method}", "model.resources.gpus_per_node=8")[-1]
     start = evaluate.index("dyco_repro.evaluate")
     assert evaluate[:2] == ["accelerate", "launch"] and evaluate[evaluate.index("--num_processes") + 1] == "8"
     assert evaluate[evaluate.index("--config_file") + 1].endswith("configs/accelerate/ddp.yaml")  # no ZeRO sharding
@@ -274,13 +279,5 @@ def test_a_multi_gpu_cell_evaluates_through_accelerate_on_all_its_gpus(method):
 
 
 def test_a_one_gpu_cell_evaluates_as_one_process():
-    from hydra import compose, initialize_config_dir
-
-    from dyco_repro.sweep.cells import plan_cell
-    from dyco_repro.sweep.preflight import CONF_DIR
-
-    overrides = ["algo=grpo", "method=dyco", "model.resources.gpus_per_node=1"]
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("sweep", overrides=["sweep_id=test", "output_root=/tmp/x", *overrides])
-    evaluate = plan_cell(cfg, overrides, None).commands[-1]
+    evaluate = cell_commands("algo=grpo", "method=dyco", "model.resources.gpus_per_node=1")[-1]
     assert evaluate[:3] == [sys.executable, "-m", "dyco_repro.evaluate"]

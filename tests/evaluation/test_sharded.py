@@ -134,9 +134,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def env() -> dict:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    return clean | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+def env(**extra: str) -> dict:
+    """Offline, one thread, no judge settings or proxies (VLMEvalKit would send even 127.0.0.1 through one)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_") and "proxy" not in k.lower()}
+    return clean | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"} | extra
 
 
 def command(output_root: Path, processes: int, *overrides: str) -> list[str]:
@@ -148,10 +149,9 @@ def command(output_root: Path, processes: int, *overrides: str) -> list[str]:
     return [sys.executable, "-m", "accelerate.commands.launch", *launch, "-m", "dyco_repro.evaluate", *args]
 
 
-def evaluate(output_root: Path, processes: int, *overrides: str) -> tuple[dict, str]:
-    done = subprocess.run(
-        command(output_root, processes, *overrides), capture_output=True, text=True, env=env(), cwd=REPO, timeout=600
-    )
+def evaluate(output_root: Path, processes: int, *overrides: str, environ: dict | None = None) -> tuple[dict, str]:
+    cmd = command(output_root, processes, *overrides)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=environ or env(), cwd=REPO, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(results_file(output_root).read_text()), done.stdout
 
@@ -189,6 +189,23 @@ def test_two_processes_give_exactly_the_single_process_scores(single, tmp_path):
         assert all(0 < count < entry["n"] for count in entry["generated_per_process"])
         assert prediction_file(root, key) == prediction_file(single, key)  # merged in the dataset's order
     assert not list(root.rglob(".*.tmp*")), "no half-written file left behind"
+
+
+@pytest.mark.slow
+def test_a_judged_benchmark_is_judged_once_per_item_as_by_one_process(tmp_path):
+    from fake_judge import FakeJudge, prompt_text
+
+    judged, results = {}, {}
+    for processes in (1, 2):
+        with FakeJudge() as fake:
+            environ = env(OPENAI_API_KEY="sk-test", OPENAI_API_BASE=fake.url)
+            overrides = ("benchmarks=Synth_Math", "judge=openai", "eval.judge_nproc=2")
+            results[processes], _ = evaluate(tmp_path / str(processes), processes, *overrides, environ=environ)
+            judged[processes] = sorted(prompt_text(r["body"]) for r in fake.judged())
+    one, two = results[1]["benchmarks"]["Synth_Math"], results[2]["benchmarks"]["Synth_Math"]
+    assert two["judge"] == "gpt-4o-mini" and two["generated_per_process"] == [16, 8]
+    assert judged[1] and judged[2] == judged[1]  # the same items, each once: rank 0 alone asks the judge
+    assert two["score"] == one["score"]
 
 
 def cached_counts(output_root: Path) -> dict[str, int]:

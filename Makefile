@@ -26,12 +26,12 @@ lint: install
 # The Table 1 matrix (4 algorithms x 2 sizes x baseline/DyCo-RL + zero-shot) on the tiny world:
 # CPU, offline, local MLflow store under outputs/; prints the table at the end.
 demo: install
-	$(PY) -m dyco_repro.sweep -m +sweep=table1 profile=tiny
+	$(PY) -m dyco_repro.sweep -m matrix=table1 profile=tiny
 
 # The paper's matrix on a SLURM cluster (profile=paper): checkpoints, ThinkLite-VL data and
 # LMUData come from config (see README, Cluster guide); set DYCO_SLURM_PARTITION/_ACCOUNT.
 reproduce-table1: install
-	$(PY) -m dyco_repro.sweep -m +sweep=table1 launcher=slurm $(ARGS)
+	$(PY) -m dyco_repro.sweep -m matrix=table1 launcher=slurm $(ARGS)
 
 MLFLOW_PORT ?= 5000
 mlflow-ui: install

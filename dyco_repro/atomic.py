@@ -1,4 +1,5 @@
-"""Results written whole or not at all: a temp sibling renamed into place."""
+"""Results written whole or not at all: a temp sibling renamed into place. The project's one writer
+of files and directories that a reader (or a resumed run) may find half written otherwise."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 
 @contextmanager
@@ -25,8 +27,26 @@ def atomic_directory(out: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
+@contextmanager
+def atomic_file(path: str | Path, mode: str = "w") -> Iterator[IO]:
+    """Yield a handle on a uniquely named temp sibling of `path` (text: UTF-8, newlines as written);
+    on success it replaces `path`, on error it is removed. Concurrent writers never share a temp file."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"mode={mode!r}: atomic_file writes whole files, use 'w' or 'wb'")
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    text = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
+    try:
+        with os.fdopen(fd, mode, **text) as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write `text` (UTF-8) to `path` atomically."""
+    with atomic_file(path) as handle:
+        handle.write(text)

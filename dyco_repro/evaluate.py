@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +23,11 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from .cli import model_dir_problem, one_line_errors, resolve_model_dir, run_main
 from .evaluation.judge import Judge, check_policy, choose_judge
 from .evaluation.results import RESULTS_FILE, SCHEMA, checkpoint_fingerprint, load_results, save_results
 from .evaluation.sharding import Processes, join_processes, launched_world
 from .evaluation.suite import Benchmark, EvalError, resolve_benchmarks
-from .train import ConfigError, run_checked
 
 
 @dataclass
@@ -45,8 +44,11 @@ class EvalPlan:
     lm_eval: dict[str, Any]
 
 
-def check_eval_config(cfg: DictConfig) -> tuple[list[Benchmark], dict[str, Path], dict[str, Judge]]:
-    """Benchmarks, data folders and judges for the config; raises EvalError. Builds only tiny-world data."""
+def check_eval_config(
+    cfg: DictConfig, build: bool = True
+) -> tuple[list[Benchmark], dict[str, Path | None], dict[str, Judge]]:
+    """Benchmarks, data folders and judges for the config; raises EvalError. Writes nothing but, when
+    `build`, the tiny world's synthetic benchmarks (without `build` their folder is None, unchecked)."""
     from .evaluation.datasets import check_tsv, lmudata_root
 
     ev = cfg.eval
@@ -55,12 +57,14 @@ def check_eval_config(cfg: DictConfig) -> tuple[list[Benchmark], dict[str, Path]
     if ev.batch_size < 1 or ev.max_new_tokens < 1:
         raise EvalError(f"eval.batch_size={ev.batch_size}, eval.max_new_tokens={ev.max_new_tokens}: both must be >= 1")
     check_backend(ev.backend)
-    roots = {}
+    roots: dict[str, Path | None] = {}
     for bench in benchmarks:
-        roots[bench.key] = (
-            synthetic_root(ev.synthetic_n) if bench.key.startswith("Synth_") else lmudata_root(ev.lmudata)
-        )
-        check_tsv(bench, roots[bench.key])
+        if bench.key.startswith("Synth_"):
+            roots[bench.key] = synthetic_root(ev.synthetic_n) if build else None
+        else:
+            roots[bench.key] = lmudata_root(ev.lmudata)
+        if roots[bench.key] is not None:
+            check_tsv(bench, roots[bench.key])
     judges = {b.key: choose_judge(cfg.judge, b, ev.judge_model, ev.judge_nproc) for b in benchmarks}
     return benchmarks, roots, judges
 
@@ -97,15 +101,13 @@ def synthetic_root(n: int) -> Path:
     return write_benchmarks(cache_dir() / f"lmudata_n{n}", n)
 
 
-def resolve_checkpoint(cfg: DictConfig) -> Path:
+def resolve_checkpoint(cfg: DictConfig, build: bool = True) -> Path | None:
+    """The checkpoint to evaluate: a model directory, or `base` for the configured model (a tiny-world
+    one is built when `build`, else None). Raises EvalError or ConfigError naming the fix."""
     if cfg.checkpoint in (None, ""):
         raise EvalError("no checkpoint: set checkpoint=<dir with config.json> (e.g. a run's final/) or checkpoint=base")
     if cfg.checkpoint == "base":
-        from .train import _model_path
-
-        return _model_path(cfg)
-    from .train import model_dir_problem
-
+        return resolve_model_dir(cfg, build=build)
     path = Path(str(cfg.checkpoint)).expanduser()
     problem = model_dir_problem(path)
     if problem == "no config.json":
@@ -124,12 +126,13 @@ def plan_evaluation(cfg: DictConfig) -> EvalPlan:
     from .evaluation.inference import GenerationSettings
 
     ev = cfg.eval
-    checkpoint = resolve_checkpoint(cfg)
+    resolve_checkpoint(cfg, build=False)  # checked before the benchmarks; built (tiny world) after them
     benchmarks, roots, judges = check_eval_config(cfg)
     if ev.lm_eval.tasks:  # an unknown task fails here, before any benchmark is evaluated
         from .evaluation.lm_eval_adapter import check_tasks
 
         check_tasks(list(ev.lm_eval.tasks), ev.lm_eval.include_path)
+    checkpoint = resolve_checkpoint(cfg)
     generation = GenerationSettings(
         max_new_tokens=ev.max_new_tokens,
         batch_size=ev.batch_size,
@@ -305,13 +308,11 @@ def main(cfg: DictConfig) -> None:
 
     processes = None
     try:
-        plan = plan_evaluation(cfg)
-        check_launch(plan.generation.backend, launched_world())
-        processes = join_processes()
-        run_evaluation(plan, processes)
-    except (EvalError, ConfigError, DataError) as err:
-        print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
-        sys.exit(2)
+        with one_line_errors(EvalError, DataError):
+            plan = plan_evaluation(cfg)
+            check_launch(plan.generation.backend, launched_world())
+            processes = join_processes()
+            run_evaluation(plan, processes)
     finally:
         if processes is not None:
             processes.close()
@@ -322,4 +323,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    run_checked(main)
+    run_main(main)

@@ -3,7 +3,6 @@ params, identifying tags; a store that is down never stops the work."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -17,8 +16,6 @@ RUN_ID_FILE = "mlflow_run_id"
 # The user's override, read once: mlflow.set_tracking_uri writes this variable itself.
 _USER_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
 SECRET_MARKERS = ("key", "token", "secret", "password")
-# Settings that do not change what a run computes (where it is written, how it is tracked or launched).
-NOT_IDENTITY = ("resume", "mlflow", "force", "dry_run", "sweep_id", "run_dir", "run_name", "output_root", "hydra")
 
 
 def tracking_uri(configured: str | None, output_root: str | Path) -> str:
@@ -33,9 +30,10 @@ def tracking_uri(configured: str | None, output_root: str | Path) -> str:
 
 
 def config_hash(resolved: dict[str, Any]) -> str:
-    """Identity of a run's configuration (resume-related keys excluded)."""
-    identity = {k: v for k, v in resolved.items() if k not in NOT_IDENTITY}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    """Identity of a run's configuration: the config's `not_identity` keys left out (dyco_repro/identity.py)."""
+    from .identity import identity_hash
+
+    return identity_hash(resolved)
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:

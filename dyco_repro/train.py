@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,30 +19,29 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from .atomic import write_text_atomic
+from .cli import ConfigError, one_line_errors, resolve_model_dir, run_main
 from .dyco import DyCoConfig
-
-
-class ConfigError(ValueError):
-    """A bad setting, reported as one line naming the fix."""
+from .records import ZERO_SHOT
 
 
 @dataclass
 class RunPlan:
     cfg: dict[str, Any]  # resolved config
-    model_path: Path
-    data_path: Path
+    model_path: Path | None  # None only when planned with build=False and the tiny world is not built
+    data_path: Path | None  # likewise
     image_root: Path | None
     dyco: DyCoConfig
     run_dir: Path
 
 
-def plan_run(cfg: DictConfig) -> RunPlan:
-    """Resolve paths and check every setting; raises ConfigError, writes nothing but tiny-world caches."""
+def plan_run(cfg: DictConfig, build: bool = True) -> RunPlan:
+    """Resolve paths and check every setting; raises ConfigError. Writes nothing but, once every check
+    passed and only when `build`, the tiny world's cached model and data the config names."""
     from .algos import FAMILIES
     from .data import get_reward_functions
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    if cfg.method.name == "zero-shot":
+    if cfg.method.name == ZERO_SHOT:
         raise ConfigError(
             "method=zero_shot trains nothing; evaluate the base model: python -m dyco_repro.evaluate checkpoint=base"
         )
@@ -59,10 +57,12 @@ def plan_run(cfg: DictConfig) -> RunPlan:
     except (TypeError, ValueError) as err:
         raise ConfigError(str(err).splitlines()[0]) from err
     _check_sizes(cfg.train)
+    resolve_model_dir(cfg, build=False)  # every check first: nothing is built for a config that fails one
+    _data_path(cfg, build=False)
     return RunPlan(
         cfg=resolved,
-        model_path=_model_path(cfg),
-        data_path=_data_path(cfg),
+        model_path=resolve_model_dir(cfg, build=build),
+        data_path=_data_path(cfg, build=build),
         image_root=Path(cfg.data.image_root) if cfg.data.image_root else None,
         dyco=dyco,
         run_dir=Path(cfg.run_dir),
@@ -84,35 +84,10 @@ def _check_sizes(train: DictConfig) -> None:
         )
 
 
-def _model_path(cfg: DictConfig) -> Path:
-    if cfg.model.tiny and cfg.model.path is None:
-        from .tiny import ensure_tiny_model
-        from .tiny.warmstart import ensure_warm_start
-
-        return ensure_warm_start(cfg.model.tiny) if cfg.model.warm_start else ensure_tiny_model(cfg.model.tiny)
-    path = Path(str(cfg.model.path))
-    problem = model_dir_problem(path)
-    if problem == "no config.json":
-        raise ConfigError(
-            f"model {cfg.model.name}: no checkpoint at {path} (no config.json); put the HF checkpoint there "
-            f"or set model.path=/path/to/checkpoint (or $DYCO_MODEL_ROOT)"
-        )
-    if problem:
-        raise ConfigError(f"model {cfg.model.name}: {path} has a config but {problem}; download them")
-    return path
-
-
-def model_dir_problem(path: Path) -> str | None:
-    """What keeps `path` from being a loadable HF model directory, or None."""
-    if not (path / "config.json").is_file():
-        return "no config.json"
-    if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
-        return "no weights (*.safetensors)"
-    return None
-
-
-def _data_path(cfg: DictConfig) -> Path:
+def _data_path(cfg: DictConfig, build: bool) -> Path | None:
     if cfg.data.path is None and cfg.data.synthetic_n:
+        if not build:
+            return None
         from .tiny import write_dataset
         from .tiny.model import cache_dir
 
@@ -237,41 +212,15 @@ def _save_final(trainer, processor, final: Path) -> None:
     accelerator.wait_for_everyone()
 
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-GROUPS = ("algo", "model", "method", "data", "eval", "profile")
-
-
-def check_group_choices(overrides: list[str]) -> None:
-    """Unknown `group=option` overrides as one line (Hydra would list them over several)."""
-    for override in overrides:
-        group, sep, option = override.lstrip("+~").partition("=")
-        if sep and group in GROUPS and not (CONF_DIR / group / f"{option}.yaml").is_file():
-            choices = ", ".join(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))
-            raise ConfigError(f"unknown {group} {option!r}; choose from {choices} (conf/{group}/)")
-
-
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     from .data import DataError
 
-    try:
+    with one_line_errors(DataError):
         final = run(plan_run(cfg))
-    except (ConfigError, DataError) as err:
-        print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
-        sys.exit(2)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"final model: {final}")
 
 
-def run_checked(main) -> None:
-    """A Hydra entry point, after the group-option check (one line and exit 2 for a typo)."""
-    try:
-        check_group_choices(sys.argv[1:])
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    main()
-
-
 if __name__ == "__main__":
-    run_checked(main)
+    run_main(main)

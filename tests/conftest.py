@@ -21,8 +21,17 @@ if os.environ.get("CI"):
 
 
 def pytest_collection_modifyitems(items):
-    """Fast unit tests first, slow end-to-end tests last (stable otherwise)."""
+    """Fast unit tests first, slow end-to-end tests last (stable otherwise); the gpu lane skips,
+    saying why, where torch sees no CUDA device."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
+    gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if gpu_items:
+        import torch
+
+        if not torch.cuda.is_available():
+            reason = "gpu lane: needs a CUDA GPU (torch.cuda.is_available() is False); run it with pytest -m gpu there"
+            for item in gpu_items:
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """python -m dyco_repro.report sweep=<id> [output_root=outputs] [mlflow.tracking_uri=...] [reference=none|<csv>]
 
-Rebuild a sweep's Table 1 (md, tex, csv) and figures from MLflow, after logging any finished cell
-the store does not have yet (a cell that finished while the store was down). Prints the Markdown.
+Rebuild a sweep's Table 1 (md, tex, csv) and figures, after logging to MLflow any finished cell the
+store does not have yet (a cell that finished while the store was down); the report is attached to
+the sweep's run. Prints the Markdown. Bad arguments: one line, exit 2.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..records import Store, records_on_disk
 from .build import PAPER_REFERENCE, build_sweep_report
 
 KEYS = ("sweep", "output_root", "mlflow.tracking_uri", "mlflow.experiment", "reference")
@@ -41,14 +43,19 @@ def main(argv: list[str]) -> int:
     if reference is not None and not reference.is_file():
         print(f"error: reference={reference} does not exist; give the paper CSV or reference=none", file=sys.stderr)
         return 2
-    resolved = {
-        "output_root": args["output_root"],
-        "mlflow": {"tracking_uri": args.get("mlflow.tracking_uri"), "experiment": args["mlflow.experiment"]},
-    }
-    markdown = build_sweep_report(resolved, args["sweep"], reference=reference)
-    if markdown is None:
+    sweep_id, sweep_dir = args["sweep"], (sweeps / args["sweep"]).resolve()
+    store = Store(args.get("mlflow.tracking_uri") or None, args["output_root"], args["mlflow.experiment"])
+    on_disk = records_on_disk(sweep_dir)
+    parent = None
+    if store.finished_hashes(sweep_id) is not None:  # reachable: log what only the disk has
+        parent = store.sweep_run(sweep_id, {"cells": [r.run_dir for r in on_disk]})
+        store.log_missing(on_disk, sweep_id, parent)
+    report = build_sweep_report(store, sweep_dir, sweep_id, reference=reference)
+    if report is None:
         return 1
-    print(markdown)
+    if parent is not None:
+        store.attach(parent, report.files)
+    print(report.markdown)
     return 0
 
 

@@ -1,74 +1,55 @@
-"""A sweep's report: log any cell MLflow is missing, collect the cells, write Table 1 (md, tex, csv)
-and the figures under <output_root>/sweeps/<id>/report/, and attach them to the sweep's run."""
+"""A sweep's report, from its records (read only): Table 1 (md, tex, csv) and the figures under
+<output_root>/sweeps/<id>/report/. Logging what MLflow misses and attaching the report to the sweep's
+run is the caller's (the sweep launcher, `python -m dyco_repro.report`)."""
 
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..atomic import write_text_atomic
-from .collect import ROLE_METRICS, columns_of, curves, record_from_run, records_on_disk, to_cell_result
+from ..records import TRAIN, Store
+from .collect import ROLE_METRICS, columns_of, curves, row_label, sweep_records, to_cell_result
 from .plots import plot_pair_bars, plot_reward_curves, plot_role_fractions
 from .table import build_table, load_paper_reference, to_markdown, write_all
 
 PAPER_REFERENCE = Path(__file__).resolve().parents[2] / "evaluation" / "table1_paper.csv"
 
 
-def sweep_dir_of(resolved: dict[str, Any], sweep_id: str) -> Path:
-    return Path(str(resolved["output_root"])).resolve() / "sweeps" / sweep_id
-
-
-def collect(
-    resolved: dict[str, Any], sweep_id: str, parent: str | None
-) -> tuple[list[dict], dict[str, str], str | None]:
-    """(records, label -> run id, the sweep's run id or None when MLflow is unreachable), after
-    logging the cells only the disk knows."""
-    from ..sweep import tracking as sweep_tracking
-
-    on_disk = records_on_disk(sweep_dir_of(resolved, sweep_id))
-    finished = sweep_tracking.finished_cells(resolved, sweep_id)
-    if finished is None:
-        return on_disk, {}, None
-    parent = parent or sweep_tracking.ensure_sweep_run(resolved, sweep_id, {"cells": [r["run_dir"] for r in on_disk]})
-    for record in on_disk:
-        if record["cell_hash"] not in finished:
-            sweep_tracking.log_cell(record, resolved, parent)
-    runs = [r for r in sweep_tracking.cell_runs(sweep_id) if r.data.tags.get("dyco.status") == "finished"]
-    records = [record_from_run(r) for r in runs]
-    labels = {f"{r['model_label']} {r['algo'] or ''} {r['method']}".replace("  ", " "): r["run_id"] for r in records}
-    return records, labels, parent
+@dataclass(frozen=True)
+class SweepReport:
+    markdown: str  # Table 1 as Markdown
+    files: list[Path]  # everything written under the report folder
 
 
 def build_sweep_report(
-    resolved: dict[str, Any],
+    store: Store,
+    sweep_dir: Path,
     sweep_id: str,
-    parent: str | None = None,
     timings: list | None = None,
     reference: Path | None = PAPER_REFERENCE,
-) -> str | None:
-    """Write the sweep's tables and figures; return the Markdown table (None: no finished cell)."""
-    from ..sweep import tracking as sweep_tracking
-
-    records, run_ids, parent = collect(resolved, sweep_id, parent)
-    from_mlflow = parent is not None
+) -> SweepReport | None:
+    """Write the sweep's tables and figures; None when no cell has finished."""
+    records, from_mlflow = sweep_records(store, sweep_dir, sweep_id)
     if not records:
         print(f"sweep {sweep_id}: no finished cell yet", file=sys.stderr)
         return None
     columns = columns_of(records)
     ref = load_paper_reference(reference) if reference else None
-    models = sorted({r["model_label"] for r in records})
+    models = sorted({r.model_label for r in records})
     table = build_table([to_cell_result(r) for r in records], columns, model_order=models, reference=ref)
-    out = sweep_dir_of(resolved, sweep_id) / "report"
+    out = Path(sweep_dir) / "report"
     files = list(write_all(table, out).values())
     if from_mlflow:
-        train_runs = {k: v for k, v in run_ids.items() if "zero-shot" not in k}
+        train_runs = {row_label(r): r.run_id for r in records if r.kind == TRAIN and r.run_id}
+        dyco_runs = {row_label(r): r.run_id for r in records if r.kind == TRAIN and r.method == "dyco" and r.run_id}
         for path in (
             plot_reward_curves(curves(train_runs, "reward"), out / "reward_curves.png"),
             plot_role_fractions(
-                {label: _roles(run_id) for label, run_id in train_runs.items() if label.endswith("dyco")},
-                out / "role_fractions.png",
+                {label: _roles(run_id) for label, run_id in dyco_runs.items()}, out / "role_fractions.png"
             ),
         ):
             if path is not None:
@@ -80,10 +61,8 @@ def build_sweep_report(
         write_text_atomic(timing, json.dumps(summarise(timings), indent=2))
         files.append(timing)
         print(overhead_line(summarise(timings)))
-    if from_mlflow:
-        sweep_tracking.log_report(parent, files)
     print(f"report: {out}")
-    return to_markdown(table)
+    return SweepReport(to_markdown(table), files)
 
 
 def _roles(run_id: str) -> dict[str, list[tuple[int, float]]]:

@@ -8,13 +8,12 @@ or returns None and writes nothing when there is no data to draw.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..atomic import atomic_file
 from .table import AVG, Table, shown
 
 Points = list[tuple[int, float]]
@@ -31,16 +30,9 @@ def _clean(series: Points) -> Points:
 
 def _save_png(fig: Figure, out: str | Path) -> Path:
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=120, bbox_inches="tight")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(out, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=120, bbox_inches="tight")
     return out
 
 

@@ -8,15 +8,17 @@ paper's seven benchmarks and the tiny world's synthetic ones.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
-METHODS = ("zero-shot", "baseline", "dyco")
+from ..atomic import write_text_atomic
+from ..records import ZERO_SHOT
+
+METHODS = (ZERO_SHOT, "baseline", "dyco")
+# The paper's algorithms in its order; any other algorithm's rows follow them (sorted by name).
 DEFAULT_ALGO_ORDER = ("grpo", "dapo", "sapo", "gspo", "rloo", "ppo")
 # The paper's layout; callers normally pass the layout from the benchmark suite file instead.
 PAPER_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -58,14 +60,14 @@ class CellResult:
     """Everything the table needs from one cell of the sweep (one model x method x algo)."""
 
     model: str  # model label as shown in the table, e.g. "Qwen2.5-VL-3B" or "tiny-s"
-    method: str  # "zero-shot", "baseline" or "dyco"
-    algo: str | None  # "grpo", "dapo", "sapo", "gspo", "rloo", "ppo"; None for zero-shot
+    method: str  # ZERO_SHOT, "baseline" or "dyco"
+    algo: str | None  # e.g. "grpo", "dapo", "sapo", "gspo", "rloo", "ppo", or any other algo; None for zero-shot
     scores: dict[str, Score]  # benchmark key -> score; a benchmark absent here was not run
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r} for model {self.model!r}; use one of {METHODS}")
-        if (self.method == "zero-shot") != (self.algo is None):
+        if (self.method == ZERO_SHOT) != (self.algo is None):
             raise ValueError(
                 f"cell {self.model}/{self.method}/{self.algo}: zero-shot has no algo, baseline and dyco need one"
             )
@@ -161,8 +163,8 @@ def _avg_cell(cells: Sequence[Cell]) -> Cell:
 
 def _reference_key(method: str, algo: str | None) -> str:
     """The paper CSV's method column: zero-shot, grpo, grpo+dyco, ..."""
-    if method == "zero-shot":
-        return "zero-shot"
+    if method == ZERO_SHOT:
+        return ZERO_SHOT
     return algo if method == "baseline" else f"{algo}+dyco"
 
 
@@ -215,7 +217,8 @@ def build_table(
     """Arrange records as the paper's Table 1: per model a Zero-Shot row, then each algo's
     baseline row followed by its + DyCo-RL row; the better of each pair in bold.
 
-    Models come in ``model_order`` (models absent from it follow in first-seen order; models
+    Algos come in ``algo_order``; algos the records name that it lacks (e.g. a new TRL loss) follow,
+    sorted by name. Models come in ``model_order`` (models absent from it follow in first-seen order; models
     without records are left out). An algo appears in a model's block when that model has a
     record for it; a missing partner row or benchmark shows as not run. ``reference`` (see
     ``load_paper_reference``) adds the difference to the paper's value to every number.
@@ -224,9 +227,8 @@ def build_table(
     benchmarks = [key for _, keys in layout for key in keys]
     records = list(records)
     merged = _merge(records)
-    unknown = sorted({algo for (_, _, algo) in merged if algo is not None and algo not in algo_order})
-    if unknown:
-        raise ValueError(f"records use algos {unknown} that are not in algo_order {tuple(algo_order)}")
+    others = sorted({algo for (_, _, algo) in merged if algo is not None and algo not in algo_order})
+    algos = [*algo_order, *others]
     seen = list(dict.fromkeys(record.model for record in records))
     models = [m for m in (model_order or []) if m in seen] + [m for m in seen if m not in (model_order or [])]
     ref_rows = _reference_rows(reference)
@@ -237,9 +239,9 @@ def build_table(
 
     rows: list[Row] = []
     for model in models:
-        zero_shot = _row_cells(merged.get((model, "zero-shot", None)), benchmarks)
-        rows.append(make_row(model, "zero-shot", None, ZERO_SHOT_LABEL, zero_shot))
-        for algo in algo_order:
+        zero_shot = _row_cells(merged.get((model, ZERO_SHOT, None)), benchmarks)
+        rows.append(make_row(model, ZERO_SHOT, None, ZERO_SHOT_LABEL, zero_shot))
+        for algo in algos:
             base_scores = merged.get((model, "baseline", algo))
             dyco_scores = merged.get((model, "dyco", algo))
             if base_scores is None and dyco_scores is None:
@@ -457,18 +459,6 @@ def to_csv(table: Table) -> str:
 # --------------------------------------------------------------------------- files
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Temp sibling then rename: a reader never sees half a table."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_all(table: Table, out_dir: str | Path, stem: str = "table1") -> dict[str, Path]:
     """Write ``<stem>.md``, ``<stem>.tex`` and ``<stem>.csv`` into out_dir; returns {"md"|"tex"|"csv": path}."""
     out_dir = Path(out_dir)
@@ -477,5 +467,5 @@ def write_all(table: Table, out_dir: str | Path, stem: str = "table1") -> dict[s
     paths = {}
     for ext, text in rendered.items():
         paths[ext] = out_dir / f"{stem}.{ext}"
-        _write_atomic(paths[ext], text)
+        write_text_atomic(paths[ext], text)  # a reader never sees half a table
     return paths

@@ -1,4 +1,4 @@
-"""python -m dyco_repro.sweep -m algo=grpo,dapo model=... method=baseline,dyco [+sweep=table1] [profile=tiny]
+"""python -m dyco_repro.sweep -m algo=grpo,dapo model=... method=baseline,dyco [matrix=table1] [profile=tiny]
 [launcher=slurm] [dry_run=true] [force=true]
 
 Every override is checked before Hydra starts, so a typo costs one line, not a traceback.
@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import sys
 
-from . import register_sweeps
+from ..cli import one_line_errors
+from . import register
 from .preflight import PreflightError, preflight
 
 if __name__ == "__main__":
-    names = register_sweeps()
-    try:
-        preflight(sys.argv[1:], names)
-    except PreflightError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    register()
+    with one_line_errors(PreflightError):
+        preflight(sys.argv[1:])
     from .task import main
 
     main()

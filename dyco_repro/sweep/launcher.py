@@ -2,8 +2,10 @@
 
 Before anything is dispatched every cell is composed and validated (one bad cell stops the sweep,
 nothing written); zero-shot cells are deduplicated; finished cells (MLflow, or their cell.json on
-disk) are skipped unless force=true. Each cell is submitted with its own model's resources; the
-local launcher runs at most `max_parallel` at a time. At the end the sweep's table is built.
+disk) are skipped unless force=true; a cell only the disk knows (it finished while the store was
+away) is logged first. Each cell is submitted with its own model's resources; the local launcher
+runs at most `max_parallel` at a time. At the end the cells MLflow misses are logged, the sweep's
+report is built and attached to the sweep's run.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, filter_overrides
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from .cells import ZERO_SHOT, Cell, plan_cell
+from ..records import ZERO_SHOT, CellRecord, Store, records_on_disk
+from .cells import Cell, plan_cell
 from .plan import SweepError, validate_cell
 
 RESOURCE_KEYS = ("gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min", "nodes")
@@ -40,9 +43,6 @@ class SweepLauncherMixin:
     _EXECUTOR: str
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from . import tracking as sweep_tracking
-        from .job import read_cell_record
-
         config = self.config
         sweep_id = str(config.sweep_id)
         output_root = Path(str(config.output_root)).resolve()
@@ -60,15 +60,15 @@ class SweepLauncherMixin:
             self._print_plan(sweep_id, planned)
             return []
 
-        resolved = OmegaConf.to_container(planned[0].cfg, resolve=True)
-        parent = sweep_tracking.ensure_sweep_run(resolved, sweep_id, sweep_tracking.describe(p.cell for p in planned))
-        finished = sweep_tracking.finished_cells(resolved, sweep_id) or set()
+        store = Store.of(OmegaConf.to_container(planned[0].cfg, resolve=True))
+        parent = store.sweep_run(sweep_id, describe(p.cell for p in planned))
+        finished = store.finished_hashes(sweep_id) or set()
         todo = []
         for p in planned:
-            record = read_cell_record(p.cell.run_dir)
-            on_disk = record is not None and record.get("cell_hash") == p.cell.cell_hash
+            record = CellRecord.read(p.cell.run_dir)
+            on_disk = record is not None and record.cell_hash == p.cell.cell_hash
             if on_disk and p.cell.cell_hash not in finished:  # finished while the store was away: log it now
-                if sweep_tracking.log_cell(record, resolved, parent):
+                if store.log(record, parent):
                     finished.add(p.cell.cell_hash)
             if not config.force and (p.cell.cell_hash in finished or on_disk):
                 print(f"skip {p.cell.name}: finished")
@@ -80,9 +80,14 @@ class SweepLauncherMixin:
         failed = [r for r in returns if isinstance(r, str)]
         from ..report.build import build_sweep_report
 
-        report = build_sweep_report(resolved, sweep_id, parent, timings)
+        parent = parent or store.sweep_run(sweep_id, describe(p.cell for p in planned))  # the store may be back
+        if parent is not None:
+            store.log_missing(records_on_disk(sweep_dir), sweep_id, parent)
+        report = build_sweep_report(store, sweep_dir, sweep_id, timings)
         if report is not None:
-            print(report)
+            if parent is not None:
+                store.attach(parent, report.files)
+            print(report.markdown)
         if failed:
             print(f"error: {len(failed)} cell(s) failed: " + "; ".join(failed), file=sys.stderr)
             sys.exit(1)
@@ -100,7 +105,7 @@ class SweepLauncherMixin:
             try:
                 cfg = without_hydra(loader.load_sweep_config(self.config, ov))
                 if cfg.method.name == ZERO_SHOT:
-                    ov.append(f"run_name=zero-shot-{cfg.model.name}")
+                    ov.append(f"run_name={ZERO_SHOT}-{cfg.model.name}")
                     cfg = without_hydra(loader.load_sweep_config(self.config, ov))
                 unjudged.update(validate_cell(cfg))
             except SweepError as err:
@@ -206,14 +211,14 @@ class SweepLauncherMixin:
                 job, p, submitted = entry
                 try:
                     ret = job.result()
-                    record = ret.return_value
+                    outcome = ret.return_value
                     wall = time.perf_counter() - submitted
                     timings.append(
                         {
                             "cell": p.cell.name,
                             "wall_s": wall,
-                            "own_s": record["seconds"],
-                            "logging_s": record.get("logging_seconds", 0.0),
+                            "own_s": outcome.record.seconds,
+                            "logging_s": outcome.logging_seconds,
                         }
                     )
                     returns.append(ret)
@@ -240,3 +245,8 @@ def _forget_empty_sweep_dir(sweep_dir: Path, output_root: Path) -> None:
             if not parent.is_dir() or any(parent.iterdir()) or output_root not in (parent, *parent.parents):
                 break
             parent.rmdir()
+
+
+def describe(cells) -> dict[str, Any]:
+    """The sweep's cells, as the sweep's run keeps them (sweep.json)."""
+    return {"cells": [{"name": c.name, "hash": c.cell_hash, "kind": c.kind, "overrides": c.overrides} for c in cells]}

@@ -6,32 +6,32 @@ import hashlib
 import os
 from collections.abc import Iterable
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-# Overrides that do not change which cells a sweep holds or what they compute.
-NOT_MATRIX = ("sweep_id", "dry_run", "force", "launcher", "mlflow", "hydra", "resume")
+from ..identity import matrix_overrides
+from ..records import ZERO_SHOT
 
 
 class SweepError(ValueError):
     """A cell that cannot run, named with its problem in one line."""
 
 
-def sweep_identity(overrides: Iterable[str] | DictConfig) -> str:
-    """<sweep name>-<hash of the matrix overrides>: the same command names the same sweep."""
-    if isinstance(overrides, DictConfig):  # the sweep's config: its command-line overrides
-        overrides = overrides.hydra.overrides.task
-    kept = sorted(str(o) for o in overrides if str(o).split("=", 1)[0].lstrip("+~").split(".")[0] not in NOT_MATRIX)
-    name = next((o.split("=", 1)[1] for o in kept if o.lstrip("+").startswith("sweep=")), "sweep")
+def sweep_identity(overrides: Iterable[str], not_identity: Iterable[str] | ListConfig) -> str:
+    """<matrix name>-<hash of the identity overrides>: the same matrix names the same sweep, however it
+    is run (config.yaml's `not_identity` overrides are left out). Without `matrix=` the name is `sweep`."""
+    kept = matrix_overrides(overrides, list(not_identity))
+    name = next((o.split("=", 1)[1] for o in kept if o.lstrip("+").startswith("matrix=")), "sweep")
     return f"{name}-{hashlib.sha256(' '.join(kept).encode()).hexdigest()[:8]}"
 
 
 def validate_cell(cfg: DictConfig) -> list[str]:
-    """Everything a cell needs, checked now: its overrides resolve, its model and data paths exist,
-    its batch sizes fit its processes, its benchmarks, TSVs and judge are in place. Returns the
-    benchmarks it will leave not judged (no LLM judge configured)."""
+    """Everything a cell needs, checked now and without building anything: its overrides resolve, its
+    model and data paths exist, its batch sizes fit its processes, its benchmarks, TSVs and judge are
+    in place. Returns the benchmarks it will leave not judged (no LLM judge configured)."""
+    from ..cli import ConfigError
     from ..evaluate import check_eval_config, resolve_checkpoint
     from ..evaluation.suite import EvalError
-    from ..train import ConfigError, plan_run
+    from ..train import plan_run
 
     try:
         OmegaConf.to_container(cfg, resolve=True)
@@ -42,14 +42,14 @@ def validate_cell(cfg: DictConfig) -> list[str]:
     previous = os.environ.get("WORLD_SIZE")
     os.environ["WORLD_SIZE"] = str(world)
     try:
-        if cfg.method.name == "zero-shot":
+        if cfg.method.name == ZERO_SHOT:
             with open_dict(cfg):
                 probe = cfg.copy()
                 probe.checkpoint = "base"
-            resolve_checkpoint(probe)
+            resolve_checkpoint(probe, build=False)
         else:
-            plan_run(cfg)
-        _, _, judges = check_eval_config(cfg)
+            plan_run(cfg, build=False)
+        _, _, judges = check_eval_config(cfg, build=False)
     except (ConfigError, EvalError) as err:
         raise SweepError(str(err).splitlines()[0]) from None
     finally:

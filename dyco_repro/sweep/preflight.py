@@ -3,10 +3,8 @@ config composes with every value of every swept axis (Hydra's own errors are sev
 
 from __future__ import annotations
 
-from pathlib import Path
+from ..cli import CONF_DIR, GROUPS, choice_problem
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-GROUPS = ("algo", "model", "method", "data", "eval", "profile", "launcher")
 FLAGS_WITH_VALUE = ("--config-name", "-cn", "--config-path", "-cp", "--config-dir", "-cd")
 
 
@@ -28,7 +26,8 @@ def split_values(value: str) -> list[str]:
     return [*parts, current]
 
 
-def preflight(argv: list[str], sweep_names: list[str]) -> None:
+def preflight(argv: list[str]) -> None:
+    """Raise PreflightError (one line) for a command line Hydra would refuse or fail on."""
     if not {"-m", "--multirun"} & set(argv):
         raise PreflightError("a sweep runs with -m: python -m dyco_repro.sweep -m algo=grpo,dapo ...")
     overrides, skip = [], False
@@ -43,13 +42,14 @@ def preflight(argv: list[str], sweep_names: list[str]) -> None:
         if not sep:
             raise PreflightError(f"{override!r} is not key=value; e.g. algo=grpo,dapo")
         group = key.lstrip("+~")
+        if group == "sweep":  # the old spelling would add an unused key and run a one-cell sweep
+            raise PreflightError(f"a named matrix is a config group now: write matrix={value}")
+        if key.startswith("+") and group in GROUPS:
+            raise PreflightError(f"{group} is a config group the sweep already has: write {group}={value} (no +)")
         values = split_values(value)
         for option in values:
-            if group == "sweep" and option not in sweep_names:
-                raise PreflightError(f"unknown sweep {option!r}; choose from {', '.join(sweep_names)} (sweeps/)")
-            if group in GROUPS and not (CONF_DIR / group / f"{option}.yaml").is_file():
-                choices = ", ".join(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))
-                raise PreflightError(f"unknown {group} {option!r}; choose from {choices} (conf/{group}/)")
+            if problem := choice_problem(group, option):
+                raise PreflightError(problem)
         if not key.startswith("hydra."):
             axes.append((key, values))
     _compose_each(axes)

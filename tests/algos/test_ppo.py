@@ -9,6 +9,7 @@ import random
 import mlflow
 import pytest
 import torch
+from batches import rollout_batch
 from run_helpers import logged_runs as runs
 from run_helpers import tiny_config as config
 from safetensors import safe_open
@@ -20,7 +21,6 @@ from dyco_repro.algos import ppo
 from dyco_repro.algos.ppo import DyCoPPOTrainer, PPOConfig, gae, policy_loss, terminal_rewards, value_loss, whiten
 from dyco_repro.dyco import DyCoConfig, reweight
 from dyco_repro.dyco.signals import DyCoSignals
-from dyco_repro.tiny.batches import rollout_batch
 from dyco_repro.tiny.shapes import random_scene, render
 from dyco_repro.train import plan_run, run
 

@@ -22,7 +22,8 @@ def micro_batch(processor, n: int = 4):
     `_compute_loss` receives them (without advantages): (batch, processor inputs, prompt length)."""
     import random
 
-    from dyco_repro.tiny.batches import rollout_batch
+    from batches import rollout_batch
+
     from dyco_repro.tiny.shapes import random_scene, render
 
     rng = random.Random(1)

@@ -6,12 +6,12 @@ import random
 
 import pytest
 import torch
+from batches import prompt_part, rollout_batch
 from torch.utils._python_dispatch import TorchDispatchMode
 from transformers import Qwen2_5_VLForConditionalGeneration
 
 from dyco_repro.dyco import DyCoConfig, capture_attention, compute_signals, key_masks, signals_from_attention
 from dyco_repro.dyco import capture as capture_module
-from dyco_repro.tiny.batches import prompt_part, rollout_batch
 from dyco_repro.tiny.shapes import random_scene, render
 
 FIELDS = ("r_vis", "r_txt", "v_vis", "v_txt", "score")

@@ -1,4 +1,4 @@
-"""Fisher–Rao geodesic distance (DESIGN.md section 1, Eq. 7) against an independent float64 reference."""
+"""Fisher–Rao geodesic distance (docs/method.md, Eq. 7) against an independent float64 reference."""
 
 from __future__ import annotations
 

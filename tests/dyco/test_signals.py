@@ -1,7 +1,7 @@
 """DyCo signals (Eq. 6-9) and both reweighting variants against an independent float64 reference.
 
 The reference below uses plain Python loops over batch and tokens and none of the package's helpers
-(not even `fisher_rao`), following DESIGN.md section 1 and the project's decisions on degenerate cases.
+(not even `fisher_rao`), following docs/method.md and the project's decisions on degenerate cases.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Advantage reweighting (token and sequence variants, DESIGN.md section 1) and DyCoConfig validation."""
+"""Advantage reweighting (token and sequence variants, docs/method.md) and DyCoConfig validation."""
 
 from __future__ import annotations
 

@@ -276,11 +276,11 @@ def test_a_killed_two_process_run_is_finished_by_one_process_generating_nothing_
 def cell_commands(*overrides: str) -> list[list[str]]:
     from hydra import compose, initialize_config_dir
 
-    from dyco_repro.sweep import register_sweeps
+    from dyco_repro.cli import CONF_DIR
+    from dyco_repro.sweep import register
     from dyco_repro.sweep.cells import plan_cell
-    from dyco_repro.sweep.preflight import CONF_DIR
 
-    register_sweeps()  # the sweep's launcher plugins and matrices, as `python -m dyco_repro.sweep` does
+    register()  # the sweep's launcher configs, as `python -m dyco_repro.sweep` does
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("sweep", overrides=["sweep_id=test", "output_root=/tmp/x", *overrides])
     return plan_cell(cfg, list(overrides), None).commands

@@ -86,7 +86,7 @@ def test_rerunning_skips_finished_cells_without_duplicate_runs_and_redoes_a_dama
 
 def test_dry_run_prints_the_matrix_and_writes_nothing(tmp_path):
     out = tmp_path / "out"
-    done = run(sweep_command("+sweep=table1", "profile=tiny", "dry_run=true", f"output_root={out}"), cwd=tmp_path)
+    done = run(sweep_command("matrix=table1", "profile=tiny", "dry_run=true", f"output_root={out}"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "18 cells (dry run" in done.stdout  # 4 algos x 2 sizes x 2 methods + a zero-shot per size
     assert done.stdout.count("dyco_repro.train") == 16 and done.stdout.count("checkpoint=base") == 2

@@ -7,10 +7,10 @@ import random
 
 import pytest
 import torch
+from batches import prompt_part, rollout_batch
 from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
 from dyco_repro.tiny import SIZES, build_tiny_model, ensure_tiny_model
-from dyco_repro.tiny.batches import prompt_part, rollout_batch
 from dyco_repro.tiny.shapes import random_scene, render
 
 

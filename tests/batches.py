@@ -1,4 +1,4 @@
-"""Prompt + completion batches shaped like an RL rollout, for tests and benchmarks.
+"""Prompt + completion batches shaped like an RL rollout, for the tests (the package never needs them).
 
 Prompts go through the processor (left padded, as training needs); completions are random
 tokens of given lengths, right padded, as a sampler would return them.

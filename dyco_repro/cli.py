@@ -1,0 +1,115 @@
+"""What the entry points (train, evaluate, sweep) share: the config directory and its groups, the
+one-line answer to bad input (exit 2, nothing written), and the checks of a model directory.
+
+Bad input is one line naming the fix: `error: <what> ...; <the fix>` on stderr, exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+# The config groups a command line may choose from (conf/<group>/<option>.yaml).
+GROUPS = ("algo", "model", "method", "data", "eval", "profile", "launcher", "matrix")
+USAGE_EXIT = 2
+
+
+class ConfigError(ValueError):
+    """A bad setting, reported as one line naming the fix."""
+
+
+def first_line(err: BaseException) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def choice_problem(group: str, option: str, conf_dir: Path = CONF_DIR) -> str | None:
+    """Why `group=option` names no config (one line with the choices), or None when it does or
+    `group` is not a config group."""
+    if group not in GROUPS or (conf_dir / group / f"{option}.yaml").is_file():
+        return None
+    choices = ", ".join(sorted(p.stem for p in (conf_dir / group).glob("*.yaml")))
+    return f"unknown {group} {option!r}; choose from {choices} (conf/{group}/)"
+
+
+def check_group_choices(overrides: list[str]) -> None:
+    """Unknown `group=option` overrides as one ConfigError (Hydra would list them over several lines)."""
+    for override in overrides:
+        group, sep, option = override.lstrip("+~").partition("=")
+        problem = choice_problem(group, option) if sep else None
+        if problem:
+            raise ConfigError(problem)
+
+
+@contextmanager
+def one_line_errors(*errors: type[BaseException]) -> Iterator[None]:
+    """Inside an entry point's task: a ConfigError (or one of `errors`) prints `error: <first line>`
+    and exits 2; anything else is a bug and keeps its traceback."""
+    try:
+        yield
+    except (ConfigError, *errors) as err:
+        print(f"error: {first_line(err)}", file=sys.stderr)
+        sys.exit(USAGE_EXIT)
+
+
+def run_main(main: Callable[[], object], argv: list[str] | None = None) -> None:
+    """Start a Hydra entry point after checking its group choices (a typo: one line, exit 2)."""
+    with one_line_errors():
+        check_group_choices(list(sys.argv[1:] if argv is None else argv))
+    main()
+
+
+def model_dir_problem(path: Path) -> str | None:
+    """What keeps `path` from being a loadable HF model directory, or None."""
+    if not (path / "config.json").is_file():
+        return "no config.json"
+    if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
+        return "no weights (*.safetensors)"
+    return None
+
+
+def resolve_model_dir(cfg: DictConfig, build: bool = True) -> Path | None:
+    """The configured model's directory (`model.path`), checked; raises ConfigError naming the fix.
+
+    A tiny-world model (`model.tiny` set, no path) is the cached build (warm-started when
+    `model.warm_start`): built on first use when `build`, else None (validation builds nothing)."""
+    if cfg.model.tiny and cfg.model.path is None:
+        from .tiny import SIZES
+
+        if cfg.model.tiny not in SIZES:
+            raise ConfigError(f"model.tiny={cfg.model.tiny} is not a tiny size; use one of {', '.join(SIZES)}")
+        if not build:
+            return None
+        from .tiny import ensure_tiny_model
+        from .tiny.warmstart import ensure_warm_start
+
+        return ensure_warm_start(cfg.model.tiny) if cfg.model.warm_start else ensure_tiny_model(cfg.model.tiny)
+    path = Path(str(cfg.model.path))
+    problem = model_dir_problem(path)
+    if problem == "no config.json":
+        raise ConfigError(
+            f"model {cfg.model.name}: no checkpoint at {path} (no config.json); put the HF checkpoint there "
+            f"or set model.path=/path/to/checkpoint (or $DYCO_MODEL_ROOT)"
+        )
+    if problem:
+        raise ConfigError(f"model {cfg.model.name}: {path} has a config but {problem}; download them")
+    return path
+
+
+def compose(overrides: list[str], config_name: str = "config") -> DictConfig:
+    """The config an entry point would compose from these command-line overrides (inside a running
+    Hydra app, through its own search path)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return hydra_compose(config_name, overrides=list(overrides))
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return hydra_compose(config_name, overrides=list(overrides))

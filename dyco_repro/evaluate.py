@@ -240,6 +240,7 @@ def _finish(plan: EvalPlan, results: dict, results_path: Path, procs: Processes,
     from .evaluation.datasets import build_dataset
     from .evaluation.inference import write_prediction_file
     from .evaluation.scoring import score
+    from .images import items_needing_fit
 
     start = time.perf_counter()
     dataset = dataset or build_dataset(bench, plan.roots[bench.key])
@@ -257,6 +258,7 @@ def _finish(plan: EvalPlan, results: dict, results_path: Path, procs: Processes,
         "official": judge.official,
         "judge_endpoint": judge.endpoint,
         "n": len(dataset),
+        "images_adjusted": items_needing_fit(dataset),  # padded to a size Qwen2.5-VL accepts
         "generated": run.generated,
         "processes": procs.world,
         "generated_per_process": run.generated_per_process,

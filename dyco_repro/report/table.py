@@ -182,15 +182,15 @@ def _with_deltas(cells: dict[str, Cell], reference: pd.Series | None) -> dict[st
 
 
 def _bold_pair(baseline: dict[str, Cell], dyco: dict[str, Cell]) -> tuple[dict[str, Cell], dict[str, Cell]]:
-    """Bold the better shown value of each column; both on a tie, neither when one is missing."""
+    """Bold the strictly better shown value of each column; neither on a tie or when one is missing."""
     new_base, new_dyco = dict(baseline), dict(dyco)
     for key in baseline:
         b, d = baseline[key], dyco[key]
         if b.value is None or d.value is None:
             continue
         sb, sd = shown(b.value), shown(d.value)
-        new_base[key] = replace(b, bold=sb >= sd)
-        new_dyco[key] = replace(d, bold=sd >= sb)
+        new_base[key] = replace(b, bold=sb > sd)
+        new_dyco[key] = replace(d, bold=sd > sb)
     return new_base, new_dyco
 
 

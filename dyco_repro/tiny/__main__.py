@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .benchmarks import write_benchmarks
+from .benchmarks import DEFAULT_N, write_benchmarks
 from .data import write_dataset
 from .model import SIZES, build_tiny_model, ensure_tiny_model, is_built
 from .warmstart import build_warm_start, is_warm_started, warm_start_dir
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     warm.add_argument("--seed", type=int, default=0)
     bench = sub.add_parser("bench", help="write the synthetic benchmarks as VLMEvalKit TSVs into an $LMUData folder")
     bench.add_argument("--out", required=True)
-    bench.add_argument("--n", type=int, default=24)
+    bench.add_argument("--n", type=int, default=DEFAULT_N)
     bench.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
 

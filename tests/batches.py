@@ -47,3 +47,20 @@ def prompt_part(inputs: dict[str, torch.Tensor], prompt_length: int) -> dict[str
     """The prompt-only inputs of a rollout batch, as `generate` takes them."""
     per_token = ("input_ids", "attention_mask", "mm_token_type_ids")
     return {k: v[:, :prompt_length] if k in per_token else v for k, v in inputs.items()}
+
+
+def trainer_inputs(inputs: dict[str, torch.Tensor], prompt_length: int) -> dict:
+    """A rollout batch split as TRL's GRPO-family `_compute_loss` receives it (no advantages)."""
+    n = inputs["input_ids"].shape[0]
+    batch = {
+        "prompt_ids": inputs["input_ids"][:, :prompt_length],
+        "prompt_mask": inputs["attention_mask"][:, :prompt_length],
+        "completion_ids": inputs["input_ids"][:, prompt_length:],
+        "completion_mask": inputs["attention_mask"][:, prompt_length:],
+        "pixel_values": inputs["pixel_values"],
+        "image_grid_thw": inputs["image_grid_thw"],
+        "num_images": [1] * n,
+    }
+    if "mm_token_type_ids" in inputs:
+        batch["mm_token_type_ids"] = inputs["mm_token_type_ids"]
+    return batch

@@ -61,3 +61,22 @@ def _no_leaked_mlflow_uri(monkeypatch):
     """mlflow.set_tracking_uri writes MLFLOW_TRACKING_URI into the environment; a later test's
     subprocess would take it for the user's override."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    """Eight synthetic visual questions as a TRL conversational dataset (trainer-family and viewer tests)."""
+    import random
+
+    from datasets import Dataset
+
+    from dyco_repro.tiny.shapes import random_question, random_scene, render
+
+    rng = random.Random(0)
+    rows = []
+    for _ in range(8):
+        shapes = random_scene(rng)
+        q = random_question(rng, shapes)
+        content = [{"type": "image"}, {"type": "text", "text": q.text}]
+        rows.append({"prompt": [{"role": "user", "content": content}], "image": render(shapes), "solution": q.answer})
+    return Dataset.from_list(rows)

@@ -22,21 +22,12 @@ def micro_batch(processor, n: int = 4):
     `_compute_loss` receives them (without advantages): (batch, processor inputs, prompt length)."""
     import random
 
-    from batches import rollout_batch
+    from batches import rollout_batch, trainer_inputs
 
     from dyco_repro.tiny.shapes import random_scene, render
 
     rng = random.Random(1)
     prompts = [(render(random_scene(rng)), "How many red shapes are in the image?") for _ in range(n)]
     inputs, P = rollout_batch(processor, prompts, [6, 3, 8, 5], seed=2)
-    batch = {
-        "prompt_ids": inputs["input_ids"][:, :P],
-        "prompt_mask": inputs["attention_mask"][:, :P],
-        "completion_ids": inputs["input_ids"][:, P:],
-        "completion_mask": inputs["attention_mask"][:, P:],
-        "pixel_values": inputs["pixel_values"],
-        "image_grid_thw": inputs["image_grid_thw"],
-        "num_images": [1] * n,
-        "mm_token_type_ids": inputs["mm_token_type_ids"],
-    }
+    batch = trainer_inputs(inputs, P)
     return batch, inputs, P

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from batches import rollout_batch
+from batches import rollout_batch, trainer_inputs
 from PIL import Image
 
 from dyco_repro.dyco.config import DyCoConfig
@@ -38,14 +38,7 @@ def scenes():
 @pytest.fixture(scope="module")
 def rows(tiny_processor, scenes):
     inputs, P = rollout_batch(tiny_processor, [(im, "How many red shapes?") for im in scenes], LENGTHS, seed=4)
-    return {
-        "prompt_ids": inputs["input_ids"][:, :P],
-        "prompt_mask": inputs["attention_mask"][:, :P],
-        "completion_ids": inputs["input_ids"][:, P:],
-        "completion_mask": inputs["attention_mask"][:, P:],
-        "pixel_values": inputs["pixel_values"],
-        "image_grid_thw": inputs["image_grid_thw"],
-        "num_images": [1] * len(LENGTHS),
+    return trainer_inputs(inputs, P) | {
         REWARD: torch.tensor([0.0, 1.0, 0.5, 1.0, float("nan")]),
     }
 

@@ -146,6 +146,7 @@ def run_evaluation(plan: EvalPlan) -> dict[str, Any]:
     """Evaluate every benchmark (reusing finished ones), write and return the results."""
     from .evaluation.datasets import build_dataset
     from .evaluation.inference import PredictionCache, make_generator, predict, write_prediction_file
+    from .evaluation.items import record_items
     from .evaluation.scoring import score
 
     results_path = plan.output_dir / RESULTS_FILE
@@ -189,6 +190,7 @@ def run_evaluation(plan: EvalPlan) -> dict[str, Any]:
             "group": bench.group,
             "score": value,
             "raw": raw,
+            "items": record_items(bench, judge.name, pred_file),  # per-item scores for the paired statistics
             "judge": judge.name,
             "official": judge.official,
             "judge_endpoint": judge.endpoint,

@@ -102,7 +102,10 @@ def paired_statistics(
     if reference is not None:
         comparisons = stats.with_paper(comparisons, stats.paper_deltas(reference))
     files.append(_write_csv(comparisons, out / "comparisons.csv"))
-    if (forest := plot_forest(comparisons, out / "forest.png")) is not None:
+    drawn = comparisons
+    if "paper_delta" in drawn and drawn["paper_delta"].isna().all():  # no paper row for these models
+        drawn = drawn.drop(columns=["paper_delta"])
+    if (forest := plot_forest(drawn, out / "forest.png")) is not None:
         files.append(forest)
     return comparisons, files
 

@@ -57,12 +57,19 @@ def _op_exists(op: str) -> bool:
 
 
 def import_vlmeval_datasets():
-    """`vlmeval.dataset`, leaving autograd as it was: VLMEvalKit turns gradients off for the whole
-    process when imported (`torch.set_grad_enabled(False)` in vlmeval/vlm), which would silently
-    break any training that follows in the same process."""
+    """`vlmeval.dataset`, made safe to score untrusted text with, leaving autograd as it was.
+
+    VLMEvalKit turns gradients off for the whole process when imported (`torch.set_grad_enabled(False)`
+    in vlmeval/vlm), which would silently break any training that follows in the same process. Its
+    MathVision scoring (and its TSV readers) pass text to Python's `eval`: those functions are replaced
+    here, before any dataset is built (`dyco_repro.evaluation.safe_scoring`)."""
+    from .evaluation import safe_scoring
+
     enabled = torch.is_grad_enabled()
     try:
         import vlmeval.dataset as datasets
+
+        safe_scoring.install()
     finally:
         torch.set_grad_enabled(enabled)
     return datasets

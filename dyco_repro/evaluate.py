@@ -148,6 +148,7 @@ def run_evaluation(plan: EvalPlan) -> dict[str, Any]:
     from .evaluation.inference import PredictionCache, make_generator, predict, write_prediction_file
     from .evaluation.items import record_items
     from .evaluation.scoring import score
+    from .images import items_needing_fit
 
     results_path = plan.output_dir / RESULTS_FILE
     fingerprint = checkpoint_fingerprint(plan.checkpoint)
@@ -195,6 +196,7 @@ def run_evaluation(plan: EvalPlan) -> dict[str, Any]:
             "official": judge.official,
             "judge_endpoint": judge.endpoint,
             "n": len(dataset),
+            "images_adjusted": items_needing_fit(dataset),  # padded to a size Qwen2.5-VL accepts
             "generated": run.generated,
             "seconds": time.perf_counter() - start,
             "samples_per_s": run.generated / run.seconds if run.generated and run.seconds > 0 else None,

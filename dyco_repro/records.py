@@ -186,11 +186,14 @@ class Store:
         """The sweep's parent run id, created once per sweep id (None: store unreachable)."""
         import mlflow
 
+        from . import tracking
+
         try:
             found = self._search(f"tags.`dyco.sweep_id` = '{sweep_id}' and tags.`dyco.role` = '{SWEEP_ROLE}'")
             if found:
                 return found[0].info.run_id
             tags = {"dyco.sweep_id": sweep_id, "dyco.role": SWEEP_ROLE}
+            tracking.drop_foreign_run_id(None)  # a leftover MLFLOW_RUN_ID would be resumed as the sweep's run
             with mlflow.start_run(run_name=sweep_id, tags=tags) as run:
                 mlflow.log_dict(description, "sweep.json")
                 return run.info.run_id
@@ -282,4 +285,7 @@ class Store:
 
 
 def _warn(what: str, err: Exception) -> None:
-    print(f"warning: MLflow unavailable while {what} ({str(err).splitlines()[0][:200]})", file=sys.stderr)
+    from .tracking import mask_credentials
+
+    reason = mask_credentials(str(err).splitlines()[0])[:200]
+    print(f"warning: MLflow unavailable while {what} ({reason})", file=sys.stderr)

@@ -1,10 +1,16 @@
 """MLflow for one run: a run per run directory (resumed, never duplicated), the resolved config as
-params, identifying tags; a store that is down never stops the work."""
+params, identifying tags; a store that is down never stops the work.
+
+Never someone else's run: a leftover ``MLFLOW_RUN_ID`` in the environment (which ``mlflow.start_run`` would
+silently resume, renaming it and adding our params) is dropped with a message. Never a secret: keys that
+name a secret are not logged, and credentials inside URLs (``https://user:pass@host``) are masked in params
+and messages (`mask_credentials`)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +21,14 @@ import mlflow
 RUN_ID_FILE = "mlflow_run_id"
 # The user's override, read once: mlflow.set_tracking_uri writes this variable itself.
 _USER_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
-SECRET_MARKERS = ("key", "token", "secret", "password")
+# Words (of a key split at `_`, `.`, `-` and case changes) that name a secret: `api_key`, `hf_token`,
+# `password`; not `max_new_tokens` or `min_completion_tokens` (tokens are counts, not credentials).
+SECRET_WORDS = frozenset(
+    {"key", "apikey", "token", "secret", "password", "passwd", "pwd", "credential", "credentials", "auth"}
+)
+# scheme://user:password@host or scheme://token@host -> scheme://***@host
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^\s/@]+)@")
+MASK = "***"
 
 
 def tracking_uri(configured: str | None, output_root: str | Path) -> str:
@@ -36,18 +49,36 @@ def config_hash(resolved: dict[str, Any]) -> str:
     return identity_hash(resolved)
 
 
+def is_secret_key(key: str) -> bool:
+    """Whether a config key names a secret: one of its words is in SECRET_WORDS (`openai_api_key`, `hf_token`)."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(key)).lower()
+    return any(word in SECRET_WORDS for word in re.split(r"[^a-z0-9]+", spaced) if word)
+
+
+def mask_credentials(text: str) -> str:
+    """`text` with the user and password of every URL replaced by ***: https://u:p@host/x -> https://***@host/x."""
+    return _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{MASK}@", str(text))
+
+
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    """Dotted params, secrets dropped."""
+    """Dotted params; secrets dropped, credentials in URLs masked."""
     flat: dict[str, str] = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
-        if any(marker in str(key).lower() for marker in SECRET_MARKERS):
+        if is_secret_key(key):
             continue
         if isinstance(value, dict):
             flat.update(flatten(value, f"{name}."))
         else:
-            flat[name] = json.dumps(value) if isinstance(value, list) else str(value)
+            flat[name] = mask_credentials(json.dumps(value) if isinstance(value, list) else str(value))
     return flat
+
+
+def drop_foreign_run_id(own_run_id: str | None) -> str | None:
+    """Remove a leftover MLFLOW_RUN_ID from the environment (mlflow.start_run would resume that run, and
+    every process started from here would inherit it); returns the dropped id when it was not ours."""
+    leftover = os.environ.pop("MLFLOW_RUN_ID", None)
+    return leftover if leftover and leftover != own_run_id else None
 
 
 def start_run(run_dir: Path, uri: str, experiment: str, run_name: str, resolved: dict, tags: dict[str, str]):
@@ -56,6 +87,9 @@ def start_run(run_dir: Path, uri: str, experiment: str, run_name: str, resolved:
     mlflow.set_experiment(experiment)
     id_file = run_dir / RUN_ID_FILE
     run_id = id_file.read_text().strip() if id_file.exists() else None
+    if foreign := drop_foreign_run_id(run_id):
+        what = f"resuming this run's own MLflow run {run_id}" if run_id else "starting a new MLflow run for it"
+        print(f"note: ignoring MLFLOW_RUN_ID={foreign} from the environment (not this run's); {what}", file=sys.stderr)
     run = mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name, tags=tags)
     if run_id is None:
         mlflow.log_params(flatten(resolved))
@@ -83,8 +117,9 @@ def start_run_or_warn(run_dir: Path, resolved: dict, tags: dict[str, str]):
         uri = tracking_uri(resolved["mlflow"]["tracking_uri"], resolved["output_root"])
         run = start_run(run_dir, uri, resolved["mlflow"]["experiment"], resolved["run_name"], resolved, tags)
     except Exception as err:  # noqa: BLE001 - any store failure: the run must not depend on it
+        reason = mask_credentials(str(err).splitlines()[0])[:200]
         print(
-            f"warning: MLflow unavailable ({str(err).splitlines()[0][:200]}); results stay in {run_dir}",
+            f"warning: MLflow unavailable ({reason}); results stay in {run_dir}",
             file=sys.stderr,
         )
         yield None

@@ -38,7 +38,7 @@ def plan_run(cfg: DictConfig, build: bool = True) -> RunPlan:
     """Resolve paths and check every setting; raises ConfigError. Writes nothing but, once every check
     passed and only when `build`, the tiny world's cached model and data the config names."""
     from .algos import FAMILIES
-    from .data import get_reward_functions
+    from .data import check_settings, get_reward_functions
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     if cfg.method.name == ZERO_SHOT:
@@ -54,6 +54,7 @@ def plan_run(cfg: DictConfig, build: bool = True) -> RunPlan:
     try:
         dyco = DyCoConfig(**resolved["dyco"])
         get_reward_functions(list(cfg.rewards))
+        check_settings(cfg.data.on_error, cfg.data.limit)
     except (TypeError, ValueError) as err:
         raise ConfigError(str(err).splitlines()[0]) from err
     _check_sizes(cfg.train)

@@ -14,18 +14,24 @@ vision-language model (see `_generate_and_score_completions` in trl/trainer/grpo
   TRL's ``prepare_multimodal_messages`` fills the bare image parts, in order, from ``images``.
 * ``images``: the row's images, a list (TRL reads ``example["images"]`` as the list of that prompt's images;
   the singular ``image`` column would be wrapped in a one-element list). Stored as paths and decoded lazily
-  by ``datasets.Image(mode="RGB")``: every access yields RGB ``PIL.Image`` objects.
+  by `RGBImage` (``datasets.Image`` decoding through `dyco_repro.images.load_image`, the loader evaluation
+  uses too): every access yields 8-bit RGB ``PIL.Image`` objects, transparency on white, 16-bit and float
+  scaled by range.
 * ``solution``: the gpt answer string; every non-prompt column reaches reward functions as a keyword argument.
 * ``id``: the row id (the JSON ``id``, or ``<file stem>-<line>``).
 
 Everything is validated before anything is returned: a bad row is one line
-``FILE:LINE: what is wrong; how to fix``.
+``FILE:LINE: what is wrong; how to fix``. Bad rows include unreadable JSON, missing or unreadable images,
+images Qwen2.5-VL's processor refuses (aspect ratio over 200:1, smaller than one patch), a duplicate ``id``
+and conversation turns the row would drop (only one human question and the gpt answer after it are used).
+A UTF-8 byte-order mark at the start of the file is allowed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,8 +39,11 @@ from pathlib import Path
 from typing import Any
 
 from datasets import Dataset, Features, Image, List, Value
+from datasets.features.features import register_feature
 from PIL import Image as PILImage
 from tqdm.auto import tqdm
+
+from ..images import geometry_problem, to_rgb
 
 IMAGE_PLACEHOLDER = "<image>"
 FORMAT_INSTRUCTION = (
@@ -48,6 +57,23 @@ _HUMAN_ROLES = ("human", "user")
 _GPT_ROLES = ("gpt", "assistant")
 _CHUNK = 256  # rows whose images are checked together (in a thread pool)
 
+
+@dataclass
+class RGBImage(Image):
+    """``datasets.Image`` decoded through the project's image loader (`dyco_repro.images.to_rgb`).
+
+    Registered as its own feature type, so datasets derived by ``map``/``select``/``shuffle`` decode the same way."""
+
+    _type: str = field(default="RGBImage", init=False, repr=False)
+
+    def decode_example(self, value: dict, token_per_repo_id=None) -> PILImage.Image:
+        return to_rgb(super().decode_example(value, token_per_repo_id=token_per_repo_id))
+
+
+with warnings.catch_warnings():  # "register_feature is experimental" (datasets 4.x): the API we need
+    warnings.simplefilter("ignore", UserWarning)
+    register_feature(RGBImage, "RGBImage")
+
 FEATURES = Features(
     {
         "id": Value("string"),
@@ -57,7 +83,7 @@ FEATURES = Features(
                 "content": List({"type": Value("string"), "text": Value("string")}),
             }
         ),
-        "images": List(Image(mode="RGB")),
+        "images": List(RGBImage()),
         "solution": Value("string"),
     }
 )
@@ -82,6 +108,17 @@ class _RowError(Exception):
     """One problem with one row: `what is wrong; how to fix` (the caller adds FILE:LINE)."""
 
 
+def check_settings(on_error: Any, limit: Any) -> None:
+    """`data.on_error` and `data.limit` as one line naming the fix (`DataError`); train and the sweep's
+    preflight call this before anything is written."""
+    if on_error not in ON_ERROR:
+        raise DataError(f"data.on_error={on_error}: not a choice; use data.on_error=raise or data.on_error=skip")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise DataError(
+            f"data.limit={limit}: not a positive whole number of rows; use e.g. data.limit=100, or data.limit=null"
+        )
+
+
 def load_jsonl(
     path: str | os.PathLike,
     image_root: str | os.PathLike | None = None,
@@ -94,10 +131,7 @@ def load_jsonl(
     ``"skip"`` drops bad rows and reports them in ``.skipped`` / ``.errors``. ``limit`` keeps the
     first ``limit`` valid rows and stops reading there (everything read is validated).
     """
-    if on_error not in ON_ERROR:
-        raise ValueError(f"on_error={on_error!r}: expected one of {', '.join(ON_ERROR)}")
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-        raise ValueError(f"limit={limit!r}: expected a positive integer or None")
+    check_settings(on_error, limit)
     path = Path(path)
     if not path.is_file():
         what = "is a directory, not a file" if path.is_dir() else "not found"
@@ -151,19 +185,26 @@ def load_jsonl(
 
 def _parse_lines(path: Path, root: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """Yield (line number, row or problem) for every non-blank line; images are not opened here."""
+    first_line: dict[str, int] = {}  # row id -> the line it was first seen on
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
             try:
-                text = raw.decode("utf-8")
+                # utf-8-sig: a byte-order mark (Windows editors write one) is not part of the first row
+                text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
             except UnicodeDecodeError as e:
                 yield lineno, f"not UTF-8 ({e.reason} at byte {e.start}); re-save the file as UTF-8"
                 continue
             if not text.strip():
                 continue
             try:
-                yield lineno, _build_row(text, root, f"{path.stem}-{lineno}")
+                row = _build_row(text, root, f"{path.stem}-{lineno}")
             except _RowError as e:
                 yield lineno, str(e)
+                continue
+            if (seen := first_line.setdefault(row["id"], lineno)) != lineno:
+                yield lineno, f"duplicate id {row['id']!r} (first on line {seen}); give each row its own id"
+                continue
+            yield lineno, row
 
 
 def _build_row(text: str, root: Path, default_id: str) -> dict[str, Any]:
@@ -194,9 +235,16 @@ def _build_row(text: str, root: Path, default_id: str) -> dict[str, Any]:
     human = next((i for i, t in enumerate(turns) if t["from"] in _HUMAN_ROLES), None)
     if human is None:
         raise _RowError('no human turn in "conversations"; add {"from": "human", "value": "<image>\\n<question>"}')
-    gpt = next((t for t in turns[human + 1 :] if t["from"] in _GPT_ROLES), None)
-    if gpt is None:
+    gpt_index = next((i for i in range(human + 1, len(turns)) if turns[i]["from"] in _GPT_ROLES), None)
+    if gpt_index is None:
         raise _RowError('no gpt turn after the human turn; add {"from": "gpt", "value": "<answer>"}')
+    gpt = turns[gpt_index]
+    dropped = [t["from"] for i, t in enumerate(turns) if i not in (human, gpt_index)]
+    if dropped:
+        raise _RowError(
+            f"{len(dropped)} conversation turn(s) ({', '.join(dropped)}) besides the human question and the gpt "
+            "answer would be dropped; keep one human and one gpt turn per row (split multi-turn conversations)"
+        )
     solution = gpt["value"].strip()
     if not solution:
         raise _RowError('the gpt turn (the reference answer) is empty; give the answer in its "value"')
@@ -238,14 +286,17 @@ def build_content(question: str) -> list[dict[str, str | None]]:
 
 
 def _check_images(row: dict[str, Any]) -> str | None:
-    """The first problem with the row's images (missing, unreadable), or None."""
+    """The first problem with the row's images (missing, unreadable, a size Qwen2.5-VL refuses), or None."""
     for image_path in row["images"]:
         if not os.path.isfile(image_path):
             return f"image not found: {image_path}; fix the path or set data.image_root=<directory it is relative to>"
         try:
             with PILImage.open(image_path) as im:
                 im.load()
+                size = im.size
         except Exception as e:  # PIL raises many types (OSError, SyntaxError, DecompressionBombError, ...)
             reason = " ".join(str(e).split()) or type(e).__name__
             return f"unreadable image {image_path} ({reason}); replace the file or remove the row"
+        if problem := geometry_problem(*size):
+            return f"{image_path}: {problem}; resize or pad the image, or remove the row"
     return None

@@ -117,7 +117,7 @@ class AttentionCapture:
             return  # a decoding step
         mask = kwargs.get("attention_mask")
         mask = torch.ones_like(input_ids) if mask is None else mask
-        image, text = key_masks(input_ids, mask, self.image_token_id, self.cfg.text_scope)
+        image, text = key_masks(input_ids, mask, self.image_token_id, self.cfg.text_scope, self.prompt_length)
         self._pending = {"key_valid": mask.bool(), "image": image, "text": text, "qk": {}}
 
     def _on_model_end(self, *_: object) -> None:

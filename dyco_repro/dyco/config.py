@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 VARIANTS = ("token", "sequence")
@@ -27,6 +28,19 @@ class DyCoConfig:
             raise ValueError(f"dyco.text_scope={self.text_scope!r} is unknown; use one of {TEXT_SCOPES}")
         if not self.layers:
             raise ValueError("dyco.layers is empty; name at least one decoder layer, e.g. [-1]")
+        for name in ("alpha", "tau_vis", "tau_txt", "clamp"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"dyco.{name}={value} is not a finite number; give a real value, e.g. the default")
+        if isinstance(self.min_completion_tokens, bool) or not isinstance(self.min_completion_tokens, int):
+            raise ValueError(
+                f"dyco.min_completion_tokens={self.min_completion_tokens} must be a whole number of tokens"
+            )
+        if self.clamp > 1:
+            raise ValueError(
+                f"dyco.clamp={self.clamp} lets the advantage factor 1 - clamp reach below 0 (flipping its sign); "
+                "use 0 <= clamp <= 1"
+            )
         if self.alpha < 0:
             raise ValueError(f"dyco.alpha={self.alpha} is negative; use alpha >= 0 (0 = baseline)")
         if self.clamp < 0:

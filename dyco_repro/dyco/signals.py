@@ -46,18 +46,26 @@ class RowStatistics:
 
 
 def key_masks(
-    input_ids: torch.Tensor, attention_mask: torch.Tensor, image_token_id: int, text_scope: str
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    image_token_id: int,
+    text_scope: str,
+    prompt_length: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Image keys and text keys (`[B, K]` bool) with the text scope applied, no causal limit.
 
+    Image keys are image tokens of the prompt (positions `< prompt_length`; all positions when None):
+    an image-pad token the policy generates inside its completion is text it wrote, not an image.
     `after_image`: non-image, non-pad keys after the last image token (every non-pad key when
     the row has no image). `all`: every non-image, non-pad key.
     """
     valid = attention_mask.bool()
+    positions = torch.arange(input_ids.shape[1], device=input_ids.device)
     image = (input_ids == image_token_id) & valid
+    if prompt_length is not None:
+        image &= positions < prompt_length
     text = valid & ~image
     if text_scope == "after_image":
-        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         last_image = torch.where(image, positions, -1).amax(dim=1, keepdim=True)
         text &= positions > last_image
     return image, text

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,8 +17,6 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..atomic import write_text_atomic
-
-ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -66,11 +63,12 @@ class HFGenerator:
 
     def __call__(self, messages: list[list[dict]], dataset_name: str | None = None) -> list[str]:
         import torch
-        from PIL import Image
+
+        from ..images import load_for_model
 
         chats = [to_chat(m, self.settings.instruction) for m in messages]
         texts = [self.processor.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
-        images = [Image.open(p["value"]).convert("RGB") for m in messages for p in m if p["type"] == "image"]
+        images = [load_for_model(p["value"])[0] for m in messages for p in m if p["type"] == "image"]
         inputs = self.processor(text=texts, images=images or None, padding=True, return_tensors="pt").to(self.device)
         pad = self.processor.tokenizer.pad_token_id
         with torch.inference_mode():
@@ -112,9 +110,10 @@ def make_generator(checkpoint: Path, settings: GenerationSettings, dtype: str = 
 
 
 def scored_text(prediction: str, settings: GenerationSettings) -> str:
-    if settings.extract_answer_tag and (match := ANSWER_TAG.findall(prediction)):
-        return match[-1].strip()
-    return prediction
+    """The answer part (`<answer>`, else the text after `</think>`: reasoning is never scored)."""
+    from ..data.answers import response_answer
+
+    return response_answer(prediction) if settings.extract_answer_tag else prediction
 
 
 class PredictionCache:
@@ -181,8 +180,12 @@ def predict(
 
 def write_prediction_file(dataset, predictions: dict[str, str], settings: GenerationSettings, path: Path) -> Path:
     """VLMEvalKit's prediction file: the dataset's rows without images, plus `prediction`."""
+    from .scoring import committed_predictions
+
     data = dataset.data.drop(columns=[c for c in ("image",) if c in dataset.data.columns]).copy()
     data["prediction"] = [scored_text(predictions[str(i)], settings) for i in data["index"]]
+    if settings.extract_answer_tag:  # CoT option / yes-no answers VLMEvalKit cannot place, read by our extractor
+        data = committed_predictions(data, getattr(dataset, "TYPE", ""))
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     data.to_csv(tmp, sep="\t", index=False)
     tmp.replace(path)

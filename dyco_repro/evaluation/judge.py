@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 from dataclasses import dataclass, field
 
+from ..data.answers import answers_match, response_answer
 from .suite import Benchmark, EvalError
 
 POLICIES = ("auto", "exact", "openai", "rule")
@@ -31,10 +31,13 @@ class Judge:
 
 
 def openai_endpoint() -> str | None:
-    """The configured OpenAI-compatible endpoint, or None when no key is set."""
+    """The configured OpenAI-compatible endpoint as it may be recorded (credentials in the URL masked; VLMEvalKit
+    reads the real one from the environment), or None when no key is set."""
+    from ..tracking import mask_credentials
+
     if not os.environ.get("OPENAI_API_KEY"):
         return None
-    return os.environ.get("OPENAI_API_BASE") or "https://api.openai.com/v1/chat/completions"
+    return mask_credentials(os.environ.get("OPENAI_API_BASE") or "https://api.openai.com/v1/chat/completions")
 
 
 def check_policy(policy: str) -> None:
@@ -62,61 +65,31 @@ def choose_judge(policy: str, bench: Benchmark, judge_model: str, nproc: int = 4
     return Judge(NOT_JUDGED, False)
 
 
-# --- rule-based extraction (judge=rule): never mixed silently with judged numbers ---------------
-
-BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
-ANSWER_IS = re.compile(r"answer\s*(?:is|:)\s*[:\s]*\(?([^\n]+?)\)?\s*(?:\.|$)", re.IGNORECASE | re.MULTILINE)
-LETTER = re.compile(r"^\(?([A-H])\)?(?:[.:)\s]|$)")
-NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+# --- rule-based scoring (judge=rule): never mixed silently with judged numbers ---------------------
+# The extractor is the one the training reward uses (dyco_repro.data.answers); here the response's
+# reasoning is removed first and free text falls back to its last number, as an LLM judge would read it.
 
 
 def parse_options(raw) -> list[str]:
+    """A benchmark's option list from its TSV cell ("['1', '2']"), read as a literal, never executed."""
     if isinstance(raw, list):
         return raw
     try:
         value = ast.literal_eval(str(raw))
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return []
-    return list(value) if isinstance(value, (list, tuple)) else []
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
 
 
-def extract_answer(prediction: str, options: list[str]) -> str:
-    """The answer a response commits to: \\boxed{}, "answer is X", an option letter, else the last number."""
-    text = str(prediction).strip()
-    committed = bool(found := BOXED.findall(text)) or bool(found := ANSWER_IS.findall(text))
-    if committed:
-        text = found[-1].strip()
-    if options:
-        if match := LETTER.match(text):
-            return match.group(1)
-        for i, option in enumerate(options):
-            if text.lower() == str(option).strip().lower():
-                return chr(ord("A") + i)
-        return text
-    if committed or NUMBER.fullmatch(text):
-        return text
-    numbers = NUMBER.findall(text)
-    return numbers[-1] if numbers else text
-
-
-def answers_match(extracted: str, answer: str) -> bool:
-    from math_verify import parse, verify
-
-    if extracted.strip().lower() == str(answer).strip().lower():
-        return True
-    try:
-        gold, pred = parse(f"${answer}$"), parse(f"${extracted}$")
-        return bool(gold and pred and verify(gold, pred))
-    except Exception:  # noqa: BLE001 - math-verify raises on unparsable text: not a match
-        return False
+def rule_match(prediction: str, answer: str, options: list[str] | None = None) -> bool:
+    """Whether a raw prediction's committed answer matches the reference (see `answers.answers_match`)."""
+    return answers_match(response_answer(str(prediction)), str(answer), options or None, last_number=True)
 
 
 def rule_score(predictions) -> dict:
-    """Accuracy (0-100) of the rule-extracted answers over a prediction frame."""
+    """Accuracy (0-100) of the rule-read answers over a prediction frame."""
     hits = [
-        answers_match(
-            extract_answer(row["prediction"], parse_options(row.get("choices", row.get("options", "")))), row["answer"]
-        )
+        rule_match(row["prediction"], row["answer"], parse_options(row.get("choices", row.get("options", ""))))
         for _, row in predictions.iterrows()
     ]
     return {"Overall": 100.0 * sum(hits) / len(hits) if hits else 0.0, "hit": sum(hits), "tot": len(hits)}

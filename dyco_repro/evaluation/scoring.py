@@ -59,12 +59,16 @@ def _plain(value: Any) -> Any:
 
 class RedactKey(logging.Filter):
     """VLMEvalKit's OpenAIWrapper logs "Using API Base: ...; API Key: <the key>" at INFO, which our
-    stdout logging shows: the key is masked in its log records."""
+    stdout logging shows: the key, and credentials inside the base URL, are masked in its log records."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from ..tracking import mask_credentials
+
         key = os.environ.get("OPENAI_API_KEY")
-        if key and key in (message := record.getMessage()):
-            record.msg, record.args = message.replace(key, "***"), None
+        message = record.getMessage()
+        masked = mask_credentials(message.replace(key, "***") if key else message)
+        if masked != message:
+            record.msg, record.args = masked, None
         return True
 
 
@@ -72,6 +76,35 @@ def redact_judge_key() -> None:
     logger = logging.getLogger("vlmeval.api.gpt")
     if not any(isinstance(f, RedactKey) for f in logger.filters):
         logger.addFilter(RedactKey())
+
+
+def committed_predictions(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The predictions VLMEvalKit's exact matching scores (the prediction file holds them).
+
+    A multiple-choice or yes/no answer that VLMEvalKit's own reader (``can_infer`` / ``YOrN_Extraction``,
+    ms-vlmeval 0.0.20) cannot place, but that commits to one option ("The correct answer is B because ...",
+    "**Yes**", "答案：C"), is replaced by that option (our `answers` extractor); everything else is left as
+    written. Other dataset kinds are returned unchanged."""
+    if kind not in ("MCQ", "Y/N") or "prediction" not in frame:
+        return frame
+    from vlmeval.dataset.utils.yorn import YOrN_Extraction
+    from vlmeval.utils import can_infer
+
+    from ..data.answers import LETTERS, choice_letter, yes_no
+
+    frame = frame.copy()
+    out = []
+    for _, row in frame.iterrows():
+        text = str(row["prediction"])
+        if kind == "MCQ":
+            choices = {c: row[c] for c in LETTERS if c in row and isinstance(row[c], str) and row[c].strip()}
+            if not can_infer(text, dict(choices)) and (letter := choice_letter(text)) in choices:
+                text = letter
+        elif YOrN_Extraction(text) == "Unknown" and (word := yes_no(text)) is not None:
+            text = word.capitalize()
+        out.append(text)
+    frame["prediction"] = out
+    return frame
 
 
 def score(dataset, bench: Benchmark, judge: Judge, prediction_file: Path, fresh: bool) -> tuple[float | None, Any]:

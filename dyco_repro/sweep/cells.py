@@ -68,8 +68,10 @@ class Cell:
         return commands
 
     def describe(self) -> str:
+        from ..tracking import mask_credentials
+
         res = ", ".join(f"{k}={v}" for k, v in self.resources.items())
-        cmds = "\n".join("    $ " + shlex.join(c) for c in self.commands)
+        cmds = "\n".join("    $ " + mask_credentials(shlex.join(c)) for c in self.commands)
         return f"  {self.name}  [{self.kind}, {self.cell_hash}]  {res}\n{cmds}"
 
 

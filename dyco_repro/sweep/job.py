@@ -40,10 +40,12 @@ class CellOutcome:
 
 def run_commands(cell: Cell) -> float:
     """Run the cell's commands in order; their output goes to the job's log. Returns seconds."""
+    from ..tracking import mask_credentials
+
     start = time.perf_counter()
     cell.run_dir.mkdir(parents=True, exist_ok=True)
     for command in cell.commands:
-        print("$ " + " ".join(command), flush=True)
+        print("$ " + mask_credentials(" ".join(command)), flush=True)
         done = subprocess.run(command, env=os.environ.copy(), check=False)
         if done.returncode != 0:
             raise CellFailed(f"cell {cell.name}: `{' '.join(command[:4])} ...` exited with {done.returncode}")

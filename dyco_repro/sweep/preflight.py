@@ -13,12 +13,14 @@ class PreflightError(ValueError):
 
 
 def split_values(value: str) -> list[str]:
-    """a,b,c -> [a, b, c], leaving commas inside brackets alone."""
-    parts, depth, current = [], 0, ""
+    """a,b,c -> [a, b, c], leaving commas inside brackets and quotes alone (as Hydra's grammar does)."""
+    parts, depth, current, quote = [], 0, "", None
     for char in value:
-        depth += char in "[({" and 1 or 0
-        depth -= char in "])}" and 1 or 0
-        if char == "," and depth == 0:
+        if quote is None and char in "'\"" or char == quote:
+            quote = char if quote is None else None
+        depth += quote is None and char in "[({" and 1 or 0
+        depth -= quote is None and char in "])}" and 1 or 0
+        if char == "," and depth == 0 and quote is None:
             parts.append(current)
             current = ""
         else:
@@ -60,6 +62,8 @@ def _compose_each(axes: list[tuple[str, list[str]]]) -> None:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    from ..data import check_settings
+
     firsts = [f"{k}={v[0]}" for k, v in axes]
     trials = [firsts] + [
         [*firsts[:i], f"{k}={value}", *firsts[i + 1 :]] for i, (k, values) in enumerate(axes) for value in values[1:]
@@ -69,6 +73,7 @@ def _compose_each(axes: list[tuple[str, list[str]]]) -> None:
             try:
                 cfg = compose("sweep", overrides=[*overrides, "sweep_id=preflight"])
                 OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+                check_settings(cfg.data.on_error, cfg.data.limit)
             except Exception as err:  # noqa: BLE001 - Hydra/OmegaConf errors, reported in one line
                 lines = [line.strip() for line in str(err).splitlines() if line.strip()]
                 raise PreflightError(" ".join(lines[:2])) from None

@@ -34,7 +34,7 @@ def gpt(value: str) -> dict:
 def pngs(tmp_path) -> dict[str, tuple[int, int]]:
     """Three distinguishable images of different sizes and modes in tmp_path/img/."""
     (tmp_path / "img").mkdir()
-    specs = {"a.png": ((10, 20), "RGB"), "b.png": ((30, 16), "L"), "c.png": ((8, 8), "RGBA")}
+    specs = {"a.png": ((20, 28), "RGB"), "b.png": ((30, 16), "L"), "c.png": ((16, 16), "RGBA")}
     for name, (size, mode) in specs.items():
         Image.new(mode, size).save(tmp_path / "img" / name)
     return {name: size for name, (size, _) in specs.items()}
@@ -145,12 +145,29 @@ BAD_LINE_3 = {
     ),
     "missing image file": (good(3, image="img/nope.png"), "image not found"),
     "unreadable image": (good(3, image="img/broken.png"), "unreadable image"),
+    # the issue: sizes Qwen2.5-VL's processor refuses
+    "aspect ratio over 200:1": (good(3, image="img/strip.png"), "aspect ratio 201:1 over the processor's 200:1"),
+    "smaller than one patch": (good(3, image="img/dot.png"), "smaller than one 14-pixel vision patch"),
+    "tall strip (ours)": (good(3, image="img/tall.png"), "aspect ratio 250:1"),
+    # the issue: dropped turns and duplicate ids
+    "dropped turns": (
+        {"image": "img/a.png", "conversations": [human("<image>q"), gpt("1"), human("and?"), gpt("2")]},
+        "2 conversation turn(s) (human, gpt) besides the human question and the gpt answer would be dropped",
+    ),
+    "dropped system turn (ours)": (
+        {"image": "img/a.png", "conversations": [{"from": "system", "value": "be brief"}, human("<image>q"), gpt("1")]},
+        "1 conversation turn(s) (system)",
+    ),
+    "duplicate id": (good(1), "duplicate id 'r1' (first on line 1); give each row its own id"),
 }
 
 
 @pytest.fixture
 def bad_file(tmp_path, pngs, request):
     (tmp_path / "img" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not a png")
+    Image.new("RGB", (14 * 201, 14)).save(tmp_path / "img" / "strip.png")
+    Image.new("RGB", (20, 20 * 250)).save(tmp_path / "img" / "tall.png")
+    Image.new("RGB", (13, 40)).save(tmp_path / "img" / "dot.png")
     bad, _ = BAD_LINE_3[request.param]
     return write_lines(tmp_path / "train.jsonl", [good(1), good(2), bad, good(4), good(5)]), request.param
 
@@ -177,6 +194,54 @@ def test_bad_row_is_skipped_and_counted(bad_file):
     assert len(loaded.errors) == 1 and loaded.errors[0].startswith(f"{path}:3: ")
     assert BAD_LINE_3[case][1] in loaded.errors[0]
     assert loaded.dataset["id"] == ["r1", "r2", "r4", "r5"]
+
+
+def test_aspect_limit_is_the_one_qwen_processor_enforces():
+    """Our check refuses exactly what transformers' smart_resize (Qwen2.5-VL) raises on."""
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+    from dyco_repro.images import geometry_problem
+
+    smart_resize(14, 14 * 200)
+    assert geometry_problem(14 * 200, 14) is None
+    with pytest.raises(ValueError, match="aspect ratio"):
+        smart_resize(14, 14 * 201)
+    assert "aspect ratio" in geometry_problem(14 * 201, 14)
+
+
+def test_bom_loses_no_row(tmp_path, pngs):
+    """The issue: a UTF-8 byte-order mark made line 1 malformed JSON."""
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + "".join(json.dumps(good(i)) + "\n" for i in (1, 2, 3)).encode())
+    assert load_jsonl(path).dataset["id"] == ["r1", "r2", "r3"]
+    path.write_bytes(b"\xef\xbb\xbf\n" + (json.dumps(good(1)) + "\n").encode())  # ours: BOM on a blank line
+    assert load_jsonl(path).dataset["id"] == ["r1"]
+
+
+def test_bom_in_the_middle_is_still_an_error(tmp_path, pngs):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes((json.dumps(good(1)) + "\n").encode() + b"\xef\xbb\xbf" + (json.dumps(good(2)) + "\n").encode())
+    with pytest.raises(DataError, match=rf"^{path}:2: malformed JSON"):
+        load_jsonl(path)
+
+
+def test_images_decode_as_the_model_should_see_them(tmp_path):
+    """The issue: transparency on white (not black), 16-bit and float scaled by range (not white / black)."""
+    import numpy as np
+
+    (tmp_path / "img").mkdir()
+    drawing = np.zeros((16, 16, 4), np.uint8)
+    drawing[4:8, 4:8, 3] = 255  # a black square on a transparent background
+    Image.fromarray(drawing, "RGBA").save(tmp_path / "img" / "a.png")
+    Image.fromarray(np.full((16, 16), 32896, np.uint16)).save(tmp_path / "img" / "b.png")  # 16-bit grey, half
+    path = write_lines(tmp_path / "t.jsonl", [good(1), good(2, image="img/b.png")])
+    ds = load_jsonl(path).dataset
+    first = np.asarray(ds[0]["images"][0])
+    assert first.shape == (16, 16, 3) and (first[0, 0] == 255).all() and (first[5, 5] == 0).all()
+    assert (np.asarray(ds[1]["images"][0]) == 128).all()
+    # derived datasets (TRL, SFT map/select/shuffle) decode the same way
+    derived = ds.map(lambda r: r).shuffle(seed=0).select([0, 1])
+    assert {int(np.asarray(r["images"][0])[0, 0, 0]) for r in derived} == {255, 128}
 
 
 def test_every_bad_row_is_reported_and_counted(tmp_path, pngs):
@@ -213,11 +278,30 @@ def test_missing_file_names_path_and_override(tmp_path):
         load_jsonl(tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("on_error", "limit", "message"),
+    [
+        ("ignore", None, "data.on_error=ignore: not a choice; use data.on_error=raise or data.on_error=skip"),
+        ("raise", 0, "data.limit=0: not a positive whole number of rows"),
+        ("raise", -3, "data.limit=-3"),
+        ("raise", "abc", "data.limit=abc"),
+        ("skip", 2.5, "data.limit=2.5"),  # ours
+        ("raise", True, "data.limit=True"),  # ours
+    ],
+)
+def test_bad_settings_are_one_line(synth, on_error, limit, message):
+    from dyco_repro.data import check_settings
+
+    for call in (
+        lambda: check_settings(on_error, limit),
+        lambda: load_jsonl(synth / "train.jsonl", on_error=on_error, limit=limit),
+    ):
+        with pytest.raises(DataError) as info:
+            call()
+        assert str(info.value).startswith(message) and "\n" not in str(info.value)
+    check_settings("skip", 5)
+
+
 def test_bad_arguments(synth):
-    with pytest.raises(ValueError, match="on_error='ignore'") as info:
-        load_jsonl(synth / "train.jsonl", on_error="ignore")
-    assert not isinstance(info.value, DataError)
-    with pytest.raises(ValueError, match="limit=0"):
-        load_jsonl(synth / "train.jsonl", limit=0)
     with pytest.raises(DataError, match="image root not found"):
         load_jsonl(synth / "train.jsonl", image_root=synth / "missing")

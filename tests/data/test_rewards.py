@@ -7,7 +7,6 @@ import threading
 import pytest
 
 from dyco_repro.data import REWARD_FUNCTIONS, accuracy_reward, format_reward, get_reward_functions
-from dyco_repro.data.rewards import extract_answer, last_boxed
 
 
 def wrap(answer: str) -> str:
@@ -56,10 +55,33 @@ ACCURACY_CASES = [
     (wrap("\\sqrt{8}"), "2\\sqrt{2}", 1.0),
     (wrap("\\sqrt{2}"), "2\\sqrt{2}", 0.0),
     (wrap("\\boxed{\\frac{3}{4}}"), "0.75", 1.0),
-    # \boxed fallback when there are no answer tags
-    ("so the total is \\boxed{7}.", "7", 1.0),
-    ("first \\boxed{2}, no wait, \\boxed{\\frac{7}{1}}", "7", 1.0),
-    ("so the total is \\boxed{6}.", "7", 0.0),
+    # no closed <answer>: nothing was committed, whatever the text ends with (cut off, never closed)
+    ("so the total is \\boxed{7}.", "7", 0.0),
+    ("<think>counting 1, 2, 3, 4, 5, 6, 7", "7", 0.0),
+    ("<think>so it is 7</think><answer>7", "7", 0.0),
+    # \boxed{} inside the answer
+    (wrap("first \\boxed{2}, no wait, \\boxed{\\frac{7}{1}}"), "7", 1.0),
+    (wrap("\\boxed{7}"), "7", 1.0),
+    (wrap("7.0"), "7", 1.0),
+    (wrap("**7**"), "7", 1.0),
+    (wrap("B. the circle"), "B", 1.0),
+    # hedged answers: several values or options never pay
+    (wrap("3 or 4"), "4", 0.0),
+    (wrap("3, 4, 5"), "4", 0.0),
+    (wrap("between 2 and 3"), "3", 0.0),
+    (wrap("A or B"), "A", 0.0),
+    (wrap("C and D"), "C", 0.0),
+    (wrap("either 7 or 8"), "7", 0.0),  # ours
+    (wrap("(B) or (C)"), "B", 0.0),  # ours
+    (wrap("(1, 2)"), "(1, 2)", 1.0),  # ours: one pair is one value
+    # math-verify 0.9.0's false equalities, closed by our relative-tolerance check and \sqrt() reading
+    (wrap("1/2^{99}"), "1/2^{98}", 0.0),
+    (wrap("\\frac{1}{2004!}"), "\\frac{1}{2006!}", 0.0),
+    (wrap("1/2004!"), "1/2006!", 0.0),
+    (wrap("4\\sqrt(2)"), "4", 0.0),
+    (wrap("2^{-40}"), "2^{-41}", 0.0),  # ours
+    (wrap("4\\sqrt(2)"), "4\\sqrt{2}", 1.0),  # ours: the malformed root read as the root it means
+    (wrap("1/2^{99}"), "2^{-99}", 1.0),  # ours: tiny but equal
     # the last <answer> wins
     ("<answer>4</answer> hmm <answer>7</answer>", "7", 1.0),
     ("<answer>7</answer> hmm <answer>4</answer>", "7", 0.0),
@@ -70,9 +92,9 @@ ACCURACY_CASES = [
     (wrap("\\text{green}"), "green", 1.0),
     (wrap("der"), "red", 0.0),
     (wrap("blue"), "red", 0.0),
-    # missing answer tags: the whole completion is the prediction
-    ("red", "red", 1.0),
-    ("5", "5", 1.0),
+    # missing answer tags: nothing committed
+    ("red", "red", 0.0),
+    ("5", "5", 0.0),
     ("<think>It is red.</think> I am not sure", "red", 0.0),
     ("<think>hmm</think>", "yes", 0.0),
     ("", "3", 0.0),
@@ -138,6 +160,8 @@ FORMAT_CASES = [
     ("<think>a<think>b</think></think><answer>c</answer>", 0.0),  # nested think
     ("<think>a</think><answer>b<answer>c</answer></answer>", 0.0),  # nested answer
     ("<think>a</think><answer>b", 0.0),  # unclosed
+    ("<think>a</think><answer></answer>", 0.0),  # empty answer
+    ("<think>a</think><answer> \n </answer>", 0.0),  # ours: blank answer
     ("<THINK>a</THINK><ANSWER>b</ANSWER>", 0.0),
     ("", 0.0),
 ]
@@ -147,14 +171,6 @@ FORMAT_CASES = [
 def test_format_reward_table(completion, expected):
     assert format_reward([completion]) == [expected]
     assert format_reward([[{"role": "assistant", "content": completion}]], solution=["x"]) == [expected]
-
-
-def test_extraction_helpers():
-    assert last_boxed("\\boxed{\\frac{1}{2}} and \\boxed{x^{2}}") == "x^{2}"
-    assert last_boxed("\\boxed{unclosed") is None
-    assert extract_answer("<answer> a </answer> <answer>\nb\n</answer>") == "b"
-    assert extract_answer("no tags \\boxed{3}") == "3"
-    assert extract_answer("  plain  ") == "plain"
 
 
 def test_registry():

@@ -180,3 +180,19 @@ def test_bad_layer_index_is_rejected(tiny_s_dir, batch):
     inputs, P = batch
     with pytest.raises(ValueError, match="out of range"):
         compute_signals(load(tiny_s_dir), inputs, P, DyCoConfig(layers=(5,)))
+
+
+def test_capture_takes_image_keys_from_the_prompt_only(tiny_s_dir, batch):
+    """An image-pad token inside the completion is not an image key (the masks the capture builds)."""
+    inputs, P = batch
+    model, cfg = load(tiny_s_dir), DyCoConfig()
+    ids = inputs["input_ids"].clone()
+    ids[0, P + 2] = model.config.image_token_id
+    with capture_attention(model, P, cfg) as cap:
+        cap._on_model_start(model, (), {"input_ids": ids, "attention_mask": inputs["attention_mask"]})
+        pending = cap._pending
+    assert not pending["image"][:, P:].any()
+    assert (
+        pending["text"][0, P + 2]
+        and pending["image"][:, :P].sum() == (inputs["input_ids"][:, :P] == ids[0, P + 2]).sum()
+    )

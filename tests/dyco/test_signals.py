@@ -739,3 +739,16 @@ def test_text_shift_ignores_the_key_new_to_row_t():
     sig = signals_from_attention(attn, image_mask, text_mask, torch.ones(1, 2), P, DyCoConfig())
     assert sig.v_txt[0, 1] == 0 and sig.v_vis[0, 1] == 0
     assert sig.role[0].tolist() == [0, 0]
+
+
+def test_image_pad_token_in_the_completion_is_not_an_image_key():
+    """The issue: an image-pad token the policy generates counted as an image key (only prompt positions do)."""
+    IMG, P = 9, 5
+    input_ids = torch.tensor([[1, IMG, IMG, 2, 3, 4, IMG, 5], [1, 2, 3, 4, 5, IMG, 6, 7]])  # row 2: text-only prompt
+    mask = torch.ones_like(input_ids)
+    image, text = key_masks(input_ids, mask, IMG, "after_image", prompt_length=P)
+    assert image.tolist() == [[False, True, True, False, False, False, False, False], [False] * 8]
+    assert text[0].tolist() == [False, False, False, True, True, True, True, True]  # the generated pad is text
+    assert text[1].all()  # ours: a text-only prompt stays without image keys (its completion all neutral)
+    legacy, _ = key_masks(input_ids, mask, IMG, "after_image")  # without prompt_length: every position
+    assert legacy[0, 6] and legacy[1, 5]

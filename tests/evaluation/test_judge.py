@@ -1,6 +1,6 @@
 import pytest
 
-from dyco_repro.evaluation.judge import EXACT, NOT_JUDGED, RULE, answers_match, choose_judge, extract_answer
+from dyco_repro.evaluation.judge import EXACT, NOT_JUDGED, RULE, choose_judge, parse_options, rule_match, rule_score
 from dyco_repro.evaluation.suite import EvalError, resolve_benchmarks
 
 BENCH = {b.key: b for b in resolve_benchmarks("table1")}
@@ -66,25 +66,66 @@ def test_unknown_policy_names_the_choices():
 
 
 @pytest.mark.parametrize(
-    ("prediction", "options", "expected"),
+    ("prediction", "gold", "options"),
     [
-        (r"so the total is \boxed{12}", [], "12"),
-        (r"\boxed{\frac{1}{2}}", [], r"\frac{1}{2}"),
-        ("I think the answer is 7.", [], "7"),
-        ("Answer: (C)", ["1", "2", "3"], "C"),
-        ("B. two circles", ["one", "two"], "B"),
-        ("two", ["one", "two"], "B"),
-        ("first 3 then 4 so 9", [], "9"),
+        (r"so the total is \boxed{12}", "12", []),
+        (r"\boxed{\frac{1}{2}}", r"\frac{1}{2}", []),
+        ("I think the answer is 7.", "7", []),
+        ("Answer: (C)", "C", ["1", "2", "3"]),
+        ("B. two circles", "B", ["one", "two"]),
+        ("two", "B", ["one", "two"]),
+        ("first 3 then 4 so 9", "9", []),
+        ("The answer is 3.5", "3.5", []),  # the issue: a decimal, not 3
+        (r"so \boxed{\frac{\sqrt{2}}{2}}", r"\frac{\sqrt{2}}{2}", []),  # the issue: nested \boxed
+        ("There are 1,000 dots", "1000", []),  # the issue: thousands separator
+        ("<think>7? or 8</think> The answer is 12,500.", "12500", []),  # ours
+        ("The correct answer is B because the square is bigger than A.", "B", ["1", "2", "3"]),
     ],
 )
-def test_rule_extractor(prediction, options, expected):
-    assert extract_answer(prediction, options) == expected
+def test_rule_judge_reads_the_committed_answer(prediction, gold, options):
+    assert rule_match(prediction, gold, options)
+
+
+@pytest.mark.parametrize(
+    ("prediction", "gold", "options"),
+    [
+        ("The answer is 3.5", "3", []),  # today's bug: read as 3
+        ("It is 3 or 4", "4", []),
+        ("A or B", "A", ["x", "y"]),
+        ("<think>the answer is 7</think> I cannot tell", "7", []),  # reasoning is not the answer
+        ("__import__('os').system('touch x') or 3", "3", []),
+    ],
+)
+def test_rule_judge_refuses_hedges_and_reasoning(prediction, gold, options):
+    assert not rule_match(prediction, gold, options)
 
 
 def test_rule_match_is_mathematical_not_textual():
-    assert answers_match("0.5", r"\frac{1}{2}")
-    assert answers_match("C", "c")
-    assert not answers_match("3", "4")
+    assert rule_match("0.5", r"\frac{1}{2}")
+    assert rule_match("C", "c")
+    assert not rule_match("3", "4")
+
+
+def test_rule_judge_and_reward_share_one_extractor():
+    import dyco_repro.data.rewards as rewards
+    import dyco_repro.evaluation.judge as judge
+
+    assert judge.answers_match is rewards.answers_match
+    assert not hasattr(judge, "extract_answer") and not hasattr(rewards, "extract_answer")
+
+
+def test_options_are_read_as_literals_never_executed(tmp_path):
+    marker = tmp_path / "pwned"
+    assert parse_options(f"__import__('os').system('touch {marker}')") == []
+    assert parse_options("['1', '2']") == ["1", "2"]
+    assert not marker.exists()
+
+
+def test_rule_score_over_a_frame():
+    import pandas as pd
+
+    frame = pd.DataFrame({"prediction": ["\\boxed{3}", "3 or 4", "<think>x</think>4"], "answer": ["3", "3", "4"]})
+    assert rule_score(frame) == {"Overall": pytest.approx(200 / 3), "hit": 2, "tot": 3}
 
 
 def test_vlmeval_backend_needs_a_gpu_and_unknown_backends_are_refused(monkeypatch):

@@ -1,7 +1,7 @@
 """Performance measurements, side by side in one process, reported as ratios.
 
     python -m dyco_repro.bench signal [--shapes tiny,mid] [--repeats N] [--device cpu|cuda]
-    python -m dyco_repro.bench train [--algos grpo,dapo,gspo,sapo] [--steps N] [--blocks N]
+    python -m dyco_repro.bench train [--algos grpo,dapo,gspo,sapo,rloo,ppo] [--steps N] [--blocks N]
 
 `signal` times, on the same inputs and weights:
   (a) a plain forward over prompt + completion (the model's default attention, sdpa);
@@ -303,6 +303,7 @@ def bench_train(algos: list[str], steps: int, blocks: int) -> dict[str, dict[str
                         f"method={method}",
                         f"output_root={out}",
                         f"train.max_steps={steps + 1}",
+                        "train.learning_rate=0.0",
                         "train.logging_steps=1",
                         "train.save_steps=1000000",
                     ]
@@ -378,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.add_argument("--dtype", default=None, help="float32 on CPU, bfloat16 on CUDA by default")
     signal.add_argument("--repeats", type=int, default=5)
     train = sub.add_parser("train", help="baseline vs DyCo training-step time per algorithm (tiny world)")
-    train.add_argument("--algos", default="grpo,dapo,gspo,sapo", help="comma-separated algo config names")
+    train.add_argument("--algos", default="grpo,dapo,gspo,sapo,rloo,ppo", help="comma-separated algo config names")
     train.add_argument("--steps", type=int, default=6, help="measured steps per block")
     train.add_argument("--blocks", type=int, default=4, help="alternating baseline/DyCo blocks (ABBA)")
     args = parser.parse_args(argv)

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .cli import model_dir_problem, one_line_errors, resolve_model_dir, run_main
 from .evaluation.judge import Judge, check_policy, choose_judge
-from .evaluation.results import RESULTS_FILE, SCHEMA, checkpoint_fingerprint, load_results, save_results
+from .evaluation.results import RESULTS_FILE, SCHEMA, checkpoint_fingerprint, load_results, save_results, sub_metrics
 from .evaluation.suite import Benchmark, EvalError, resolve_benchmarks
 
 
@@ -44,7 +44,7 @@ def check_eval_config(
 ) -> tuple[list[Benchmark], dict[str, Path | None], dict[str, Judge]]:
     """Benchmarks, data folders and judges for the config; raises EvalError. Writes nothing but, when
     `build`, the tiny world's synthetic benchmarks (without `build` their folder is None, unchecked)."""
-    from .evaluation.datasets import check_tsv, lmudata_root
+    from .evaluation.datasets import check_tsv, lmudata_root, warn_unofficial
 
     ev = cfg.eval
     benchmarks = resolve_benchmarks(_plain(cfg.benchmarks), _plain(ev.datasets) or {})
@@ -60,6 +60,8 @@ def check_eval_config(
             roots[bench.key] = lmudata_root(ev.lmudata)
         if roots[bench.key] is not None:
             check_tsv(bench, roots[bench.key])
+            if build:  # the evaluation itself (not a sweep's preflight) says it once per benchmark
+                warn_unofficial(bench, roots[bench.key])
     judges = {b.key: choose_judge(cfg.judge, b, ev.judge_model, ev.judge_nproc) for b in benchmarks}
     return benchmarks, roots, judges
 
@@ -144,7 +146,7 @@ def plan_evaluation(cfg: DictConfig) -> EvalPlan:
 
 def run_evaluation(plan: EvalPlan) -> dict[str, Any]:
     """Evaluate every benchmark (reusing finished ones), write and return the results."""
-    from .evaluation.datasets import build_dataset
+    from .evaluation.datasets import build_dataset, official_data
     from .evaluation.inference import PredictionCache, make_generator, predict, write_prediction_file
     from .evaluation.items import record_items
     from .evaluation.scoring import score
@@ -185,6 +187,7 @@ def run_evaluation(plan: EvalPlan) -> dict[str, Any]:
             dataset, run.predictions, plan.generation, folder / f"dyco_{bench.dataset}.tsv"
         )
         value, raw = score(dataset, bench, judge, pred_file, fresh=plan.force or run.generated > 0)
+        metrics = sub_metrics(raw, bench) | ({bench.score_name: value} if value is not None else {})
         entry = {
             "benchmark": bench.key,
             "dataset": bench.dataset,
@@ -194,6 +197,8 @@ def run_evaluation(plan: EvalPlan) -> dict[str, Any]:
             "items": record_items(bench, judge.name, pred_file),  # per-item scores for the paired statistics
             "judge": judge.name,
             "official": judge.official,
+            "official_data": official_data(bench, plan.roots[bench.key]),
+            "metrics": metrics,
             "judge_endpoint": judge.endpoint,
             "n": len(dataset),
             "images_adjusted": items_needing_fit(dataset),  # padded to a size Qwen2.5-VL accepts

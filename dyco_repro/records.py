@@ -34,6 +34,8 @@ class BenchmarkScore:
     group: str | None  # the Table 1 column group
     n: int | None = None  # samples evaluated
     samples_per_s: float | None = None  # generation throughput (None: nothing generated)
+    official_data: bool = True  # False: a local TSV, not VLMEvalKit's official file (md5 differs)
+    metrics: dict[str, float | None] = field(default_factory=dict)  # every sub-metric (benchmarks.yaml), 0-100
     items: str | None = None  # the per-item scores file on disk (evaluation/items.py); MLflow: items/<key>.csv
 
     @classmethod
@@ -46,6 +48,8 @@ class BenchmarkScore:
             entry["group"],
             entry["n"],
             entry["samples_per_s"],
+            entry.get("official_data", True),
+            dict(entry.get("metrics") or {}),
             entry.get("items"),
         )
 
@@ -119,6 +123,7 @@ class CellRecord:
         }
         for key, score in self.scores.items():
             tags |= {f"eval.judge/{key}": score.judge, f"eval.official/{key}": str(score.official).lower()}
+            tags[f"eval.official_data/{key}"] = str(score.official_data).lower()
             if score.group is not None:
                 tags[f"eval.group/{key}"] = score.group
         if self.algo is not None:
@@ -242,6 +247,8 @@ class Store:
                 for key, score in record.scores.items():
                     if score.score is not None:
                         mlflow.log_metric(f"eval/{key}", score.score)
+                    # every sub-metric VLMEvalKit returned (benchmarks.yaml `metrics`), to compare any of them
+                    mlflow.log_metrics({f"eval/{key}/{m}": v for m, v in score.metrics.items() if v is not None})
                 for task, metrics in (record.lm_eval or {}).items():
                     mlflow.log_metrics({f"lm_eval/{task}/{k.replace(',', '_')}": v for k, v in metrics.items()})
                 mlflow.log_metric("cell_seconds", record.seconds)

@@ -1,8 +1,10 @@
-"""python -m dyco_repro.train algo=grpo model=qwen2_5_vl_3b method=dyco data=thinklite [profile=tiny]
+"""python -m dyco_repro.train algo=grpo model=qwen2_5_vl_3b method=dyco data=thinklite [profile=tiny] [dry_run=true]
 
 One training run: validate everything, then train -> checkpoint -> final HF model, tracked in
 MLflow. `resume=auto` (default) continues the run directory's last checkpoint. Bad input stops
-with one line and exit code 2 before anything is written.
+with one line and exit code 2 before anything is written. `dry_run=true` prints
+`{"trainer": <TRL class>, "args": <every field of its config>, "dyco": <every DyCoConfig field>}` as
+one JSON line and exits, without loading (or needing) weights or data.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from .records import ZERO_SHOT
 @dataclass
 class RunPlan:
     cfg: dict[str, Any]  # resolved config
-    model_path: Path | None  # None only when planned with build=False and the tiny world is not built
+    args: Any  # the trainer family's TRL config (GRPOConfig, RLOOConfig, PPOConfig)
+    model_path: Path | None  # None only when planned with build=False and the tiny world is not built, or dry_run
     data_path: Path | None  # likewise
     image_root: Path | None
     dyco: DyCoConfig
@@ -36,18 +39,14 @@ class RunPlan:
 
 def plan_run(cfg: DictConfig, build: bool = True) -> RunPlan:
     """Resolve paths and check every setting; raises ConfigError. Writes nothing but, once every check
-    passed and only when `build`, the tiny world's cached model and data the config names."""
-    from .algos import FAMILIES
+    passed and only when `build`, the tiny world's cached model and data the config names. With
+    `dry_run=true` the model and data are neither checked nor built (nothing is loaded)."""
     from .data import check_settings, get_reward_functions
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     if cfg.method.name == ZERO_SHOT:
         raise ConfigError(
             "method=zero_shot trains nothing; evaluate the base model: python -m dyco_repro.evaluate checkpoint=base"
-        )
-    if cfg.algo.trainer not in FAMILIES:
-        raise ConfigError(
-            f"algo={cfg.algo.name} uses trainer family {cfg.algo.trainer!r}, not one of {sorted(FAMILIES)}"
         )
     if cfg.resume not in ("auto", "never"):
         raise ConfigError(f"resume={cfg.resume} is not valid; use resume=auto or resume=never")
@@ -57,20 +56,54 @@ def plan_run(cfg: DictConfig, build: bool = True) -> RunPlan:
         check_settings(cfg.data.on_error, cfg.data.limit)
     except (TypeError, ValueError) as err:
         raise ConfigError(str(err).splitlines()[0]) from err
-    _check_sizes(cfg.train)
-    resolve_model_dir(cfg, build=False)  # every check first: nothing is built for a config that fails one
-    _data_path(cfg, build=False)
+    _check_sizes(cfg.train, dyco)
+    args = trl_args(resolved, check_device=not cfg.dry_run)
+    if not cfg.dry_run:
+        resolve_model_dir(cfg, build=False)  # every check first: nothing is built for a config that fails one
+        _data_path(cfg, build=False)
     return RunPlan(
         cfg=resolved,
-        model_path=resolve_model_dir(cfg, build=build),
-        data_path=_data_path(cfg, build=build),
+        args=args,
+        model_path=None if cfg.dry_run else resolve_model_dir(cfg, build=build),
+        data_path=None if cfg.dry_run else _data_path(cfg, build=build),
         image_root=Path(cfg.data.image_root) if cfg.data.image_root else None,
         dyco=dyco,
         run_dir=Path(cfg.run_dir),
     )
 
 
-def _check_sizes(train: DictConfig) -> None:
+def trainer_family(cfg: dict[str, Any]):
+    """(trainer class, TRL config class) of the run's `algo.trainer`."""
+    from .algos import FAMILIES
+
+    algo = cfg["algo"]
+    if algo["trainer"] not in FAMILIES:
+        raise ConfigError(f"algo={algo['name']} uses trainer family {algo['trainer']!r}, not one of {sorted(FAMILIES)}")
+    return FAMILIES[algo["trainer"]]
+
+
+def trl_args(cfg: dict[str, Any], check_device: bool = True):
+    """The TRL config the trainer gets: the profile's `train` block and `algo.trl`, as is (algos.common)."""
+    from .algos.common import TRLConfigError, trl_config, trl_fields
+
+    _, config_cls = trainer_family(cfg)
+    fields = trl_fields(cfg, str(Path(cfg["run_dir"]) / "checkpoints"))
+    try:
+        return trl_config(config_cls, fields, cfg["algo"]["name"], check_device=check_device)
+    except TRLConfigError as err:
+        raise ConfigError(str(err)) from err
+
+
+def dry_run_record(plan: RunPlan) -> dict[str, Any]:
+    """What `dry_run=true` prints: the TRL trainer class, every field of its config, every DyCo field."""
+    import dataclasses
+
+    trainer_cls, _ = trainer_family(plan.cfg)
+    trl_base = next(c for c in trainer_cls.__mro__ if c.__module__.startswith("trl."))
+    return {"trainer": trl_base.__name__, "args": plan.args.to_dict(), "dyco": dataclasses.asdict(plan.dyco)}
+
+
+def _check_sizes(train: DictConfig, dyco: DyCoConfig) -> None:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     batch = train.per_device_train_batch_size * train.gradient_accumulation_steps * world
     if train.num_generations < 2:
@@ -82,6 +115,12 @@ def _check_sizes(train: DictConfig) -> None:
             f"train.num_generations={train.num_generations} must divide the global batch {batch} "
             f"(per_device_train_batch_size {train.per_device_train_batch_size} x gradient_accumulation_steps "
             f"{train.gradient_accumulation_steps} x {world} processes); change one of them"
+        )
+    if dyco.alpha != 0 and train.per_device_train_batch_size % train.num_generations:
+        raise ConfigError(
+            f"DyCo z-scores within prompt groups: train.per_device_train_batch_size "
+            f"({train.per_device_train_batch_size}) must be a multiple of train.num_generations "
+            f"({train.num_generations}) so that a loss micro-batch holds whole groups"
         )
 
 
@@ -103,23 +142,21 @@ def build_trainer(plan: RunPlan, data, callbacks=()):
     """The configured TRL trainer (DyCo switched by plan.dyco) and its processor."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from .algos import FAMILIES
     from .data import get_reward_functions
 
     cfg = plan.cfg
-    train, algo = cfg["train"], cfg["algo"]
+    train = cfg["train"]
     processor = AutoProcessor.from_pretrained(
         plan.model_path, min_pixels=train["min_pixels"], max_pixels=train["max_pixels"], padding_side="left"
     )
     model = AutoModelForImageTextToText.from_pretrained(
         plan.model_path, dtype=cfg["model"]["dtype"], attn_implementation=cfg["model"]["attn_implementation"]
     )
-    trainer_cls, make_args = FAMILIES[algo["trainer"]]
-    args = make_args(algo, train, str(plan.run_dir / "checkpoints"), cfg["seed"], cfg["run_name"])
+    trainer_cls, _ = trainer_family(cfg)
     trainer = trainer_cls(
         model=model,
         reward_funcs=get_reward_functions(cfg["rewards"]),
-        args=args,
+        args=plan.args,
         train_dataset=data.dataset,
         processing_class=processor,
         callbacks=list(callbacks),
@@ -218,7 +255,11 @@ def main(cfg: DictConfig) -> None:
     from .data import DataError
 
     with one_line_errors(DataError):
-        final = run(plan_run(cfg))
+        plan = plan_run(cfg)
+        if cfg.dry_run:
+            print(json.dumps(dry_run_record(plan), default=str))
+            return
+        final = run(plan)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"final model: {final}")
 

@@ -104,7 +104,7 @@ def test_seed_and_per_item_file_round_trip_and_older_records_still_read(tmp_path
     seeded = CellRecord(
         **{
             **seeded.__dict__,
-            "scores": {"Synth_MCQ": BenchmarkScore(41.7, "exact_matching", True, "Visual", 24, 3.5, str(items))},
+            "scores": {"Synth_MCQ": BenchmarkScore(41.7, "exact_matching", True, "Visual", 24, 3.5, items=str(items))},
         }
     )
     seeded.write()

@@ -42,17 +42,17 @@ def test_model_without_weights_is_refused(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algo", ["grpo", "dapo", "gspo", "sapo"])
+@pytest.mark.parametrize("algo", ["grpo", "dapo", "gspo", "sapo", "cispo"])
 @pytest.mark.parametrize("method", ["baseline", "dyco"])
 def test_every_grpo_family_algo_trains_and_logs(tmp_path, algo, method):
-    # The random tiny model never stops within max_completion_length; DAPO would mask every token.
-    unmask = ["algo.mask_truncated_completions=false"] if algo == "dapo" else []
+    # The random tiny model never stops within max_completion_length; masking would drop every token.
+    unmask = ["algo.trl.mask_truncated_completions=false"]
     final = run(plan_run(config(tmp_path, f"algo={algo}", f"method={method}", "train.max_steps=2", *unmask)))
     assert (final / "config.json").is_file() and (final / "model.safetensors").is_file()
     assert (final / "preprocessor_config.json").is_file() or (final / "processor_config.json").is_file()
     (logged,) = runs(tmp_path)
     assert logged.data.tags["algo"] == algo and logged.data.tags["method"] == method
-    assert logged.data.params["algo.loss_type"] and logged.data.params["dyco.alpha"] == (
+    assert logged.data.params["algo.trl.loss_type"] and logged.data.params["dyco.alpha"] == (
         "0.0" if method == "baseline" else "0.2"
     )
     history = mlflow.MlflowClient().get_metric_history(logged.info.run_id, "reward")

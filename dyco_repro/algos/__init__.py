@@ -1,15 +1,18 @@
 """RLVR algorithms on TRL with DyCo-RL as a switch.
 
-Each `conf/algo/*.yaml` names its trainer family; a family is the trainer class and the function
-that turns the algorithm's config into the trainer's arguments.
+Each `conf/algo/*.yaml` names its trainer family (`trainer:`) and carries a `trl:` block handed to
+the family's TRL config class as is. A family is a trainer class (a TRL trainer with `DyCoJoin`)
+and its config class; `core.py` holds the RL math they share.
 """
 
-from .grpo_family import DyCoGRPOTrainer, grpo_family_args
-from .ppo import DyCoPPOTrainer, ppo_args
-from .rloo import DyCoRLOOTrainer, rloo_args
+from trl import GRPOConfig, RLOOConfig
+
+from .grpo_family import DyCoGRPOTrainer
+from .ppo import DyCoPPOTrainer, PPOConfig
+from .rloo import DyCoRLOOTrainer
 
 FAMILIES = {
-    "grpo_family": (DyCoGRPOTrainer, grpo_family_args),
-    "rloo": (DyCoRLOOTrainer, rloo_args),
-    "ppo": (DyCoPPOTrainer, ppo_args),
+    "grpo_family": (DyCoGRPOTrainer, GRPOConfig),
+    "rloo": (DyCoRLOOTrainer, RLOOConfig),
+    "ppo": (DyCoPPOTrainer, PPOConfig),
 }

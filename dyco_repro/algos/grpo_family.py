@@ -1,82 +1,99 @@
-"""DyCo-RL on TRL's GRPOTrainer (GRPO, DAPO, GSPO, SAPO share it).
+"""DyCo-RL on TRL's GRPOTrainer (GRPO, DAPO, GSPO, SAPO, and any other `loss_type` TRL ships).
 
-The signal is captured during the training forward TRL already runs in `_compute_loss`
-(`_get_per_token_logps_and_entropies`), and the reweighted `[B, C]` advantages are handed to the
-stock loss, which reads `inputs["advantages"]` after that forward and accepts `[B, C]`. No extra
-forward pass, no change to generation. With `num_iterations > 1` the signal of a rollout is
-computed on its first pass and reused. `alpha = 0` is the stock trainer, line for line.
+The signal is captured during the training forward TRL already runs in `_compute_loss`, and the
+reweighted `[B, C]` advantages are handed to the stock loss, which reads `inputs["advantages"]` after
+that forward and accepts `[B, C]` (TRL 1.16.0). No extra forward pass, no change to generation. With
+`num_iterations > 1` the signal of a rollout is computed on its first pass and reused.
+
+DyCo z-scores within each prompt's group of completions, so every loss micro-batch must hold whole
+groups: TRL 1.16.0's `_prepare_inputs` shuffles a rollout row by row before splitting it into
+micro-batches; under DyCo the rows are shuffled group by group instead (`shuffle_groups`), which
+needs `per_device_train_batch_size` to be a multiple of `num_generations`. `alpha = 0` is the stock
+trainer, line for line (its own shuffle included).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import torch
 from trl import GRPOTrainer
 
-from ..dyco import DyCoConfig, capture_attention, reweight
-from .common import trainer_kwargs
-from .dyco_metrics import DyCoMetricsMixin
-
-REWEIGHTED = "dyco_advantages"  # key under which a rollout keeps its reweighted advantages
+from .dyco_join import GROUP, REWEIGHTED, DyCoJoin
 
 
-class DyCoGRPOTrainer(DyCoMetricsMixin, GRPOTrainer):
-    def __init__(self, *args: Any, dyco: DyCoConfig | None = None, **kwargs: Any) -> None:
+def shuffle_groups(batch: dict[str, Any]) -> dict[str, Any]:
+    """TRL's `shuffle_sequence_dict` at group granularity: groups in random order, rows of a group together.
+
+    `batch[GROUP]` `[B]` holds the group ids; every other value is permuted as TRL permutes it
+    (tensors with a batch dimension and lists by row; 0-d tensors and None unchanged).
+    """
+    groups = batch[GROUP]
+    _, idx = torch.unique(groups.cpu(), return_inverse=True)
+    order = torch.randperm(int(idx.max()) + 1)[idx]  # each row's group's place in the new order
+    permutation = torch.argsort(order * len(groups) + torch.arange(len(groups)))
+
+    def permute(value: Any) -> Any:
+        if value is None or (isinstance(value, torch.Tensor) and value.ndim == 0):
+            return value
+        if isinstance(value, torch.Tensor):
+            return value[permutation.to(value.device)]
+        return [value[i] for i in permutation]
+
+    return {key: permute(value) for key, value in batch.items()}
+
+
+@contextmanager
+def _whole_group_shuffle() -> Iterator[None]:
+    # TRL 1.16.0: `_prepare_inputs` calls the module-level `shuffle_sequence_dict` of grpo_trainer.py.
+    from trl.trainer import grpo_trainer
+
+    original = grpo_trainer.shuffle_sequence_dict
+    grpo_trainer.shuffle_sequence_dict = shuffle_groups
+    try:
+        yield
+    finally:
+        grpo_trainer.shuffle_sequence_dict = original
+
+
+class DyCoGRPOTrainer(DyCoJoin, GRPOTrainer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.dyco = dyco if dyco is not None else DyCoConfig(alpha=0.0)
-        self._dyco_batch: dict[str, Any] | None = None  # the loss inputs waiting for their signal
+        if self.dyco.alpha != 0 and self.args.per_device_train_batch_size % self.num_generations:
+            raise ValueError(
+                f"DyCo z-scores within prompt groups: per_device_train_batch_size "
+                f"({self.args.per_device_train_batch_size}) must be a multiple of num_generations "
+                f"({self.num_generations}) so that each loss micro-batch holds whole groups"
+            )
+
+    # TRL 1.16.0 private methods overridden below: _generate_and_score_completions (adds the group ids),
+    # _prepare_inputs (group shuffle), _compute_loss (capture + reweight).
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        if self.dyco.alpha != 0:
+            n = self.num_generations if self.model.training else self.num_generations_eval
+            output[GROUP] = self.dyco_groups(len(output["completion_mask"]), n)
+        return output
+
+    def _prepare_inputs(self, generation_batch):
+        if self.dyco.alpha == 0 or not self.model.training:
+            return super()._prepare_inputs(generation_batch)
+        with _whole_group_shuffle():
+            return super()._prepare_inputs(generation_batch)
 
     def _compute_loss(self, model, inputs):
         if self.dyco.alpha == 0:
             return super()._compute_loss(model, inputs)
-        batch = dict(inputs)  # the loss sees reweighted advantages; the rollout buffer keeps the raw ones
         if REWEIGHTED in inputs:  # a later iteration over the same rollout
-            batch["advantages"] = inputs[REWEIGHTED]
-            return super()._compute_loss(model, batch)
-        self._dyco_batch = batch
-        try:
+            return super()._compute_loss(model, dict(inputs, advantages=inputs[REWEIGHTED]))
+        batch = dict(inputs)  # the loss sees reweighted advantages; the rollout buffer keeps the raw ones
+
+        def reweight_batch(signals, completion_mask):
+            batch["advantages"] = self.dyco_advantages(batch["advantages"], signals, completion_mask, batch.get(GROUP))
+
+        with self.dyco_capture(then=reweight_batch):
             loss = super()._compute_loss(model, batch)
-        finally:
-            self._dyco_batch = None
         inputs[REWEIGHTED] = batch["advantages"]
         return loss
-
-    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
-        batch, self._dyco_batch = self._dyco_batch, None  # only the loss's own forward is captured
-        if batch is None:
-            return super()._get_per_token_logps_and_entropies(
-                model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
-            )
-        prompt_length = input_ids.shape[1] - logits_to_keep
-        with capture_attention(self.accelerator.unwrap_model(model), prompt_length, self.dyco) as capture:
-            out = super()._get_per_token_logps_and_entropies(
-                model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
-            )
-        completion_mask = attention_mask[:, prompt_length:]
-        signals = capture.signals(completion_mask)
-        batch["advantages"] = reweight(batch["advantages"], signals, completion_mask, self.dyco)
-        self._log_dyco(signals, completion_mask)
-        return out
-
-
-def grpo_family_args(algo: dict[str, Any], train: dict[str, Any], output_dir: str, seed: int, run_name: str):
-    """TRL's GRPOConfig from an `algo/*.yaml` of the GRPO family and the profile's `train` block."""
-    from trl import GRPOConfig
-
-    loss = {
-        k: algo[k]
-        for k in (
-            "loss_type",
-            "importance_sampling_level",
-            "beta",
-            "epsilon",
-            "epsilon_high",
-            "mask_truncated_completions",
-            "num_iterations",
-        )
-    }
-    loss.update({k: algo[k] for k in ("sapo_temperature_pos", "sapo_temperature_neg") if k in algo})
-    return GRPOConfig(
-        **trainer_kwargs(train, output_dir, seed, run_name),
-        **loss,
-    )

@@ -28,7 +28,7 @@ ignores them).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,9 +37,8 @@ from torch import nn
 from trl import GRPOConfig, GRPOTrainer
 from trl.models.utils import disable_gradient_checkpointing
 
-from ..dyco import DyCoConfig, capture_attention, reweight
-from .common import trainer_kwargs
-from .dyco_metrics import DyCoMetricsMixin
+from .core import gae, masked_mean, policy_loss, terminal_rewards, value_loss, whiten
+from .dyco_join import DyCoJoin
 
 MULTIMODAL_KEYS = (
     "pixel_values",
@@ -82,75 +81,6 @@ class ValueHead(nn.Module):
         return self.summary(hidden.to(self.summary.weight.dtype)).squeeze(-1)
 
 
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    mask = mask.to(x.dtype)
-    return (x * mask).sum() / mask.sum().clamp_min(1.0)
-
-
-def whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Zero mean, unit (unbiased) variance over valid tokens; invalid positions are 0."""
-    valid = mask.bool()
-    n = valid.sum()
-    if n < 2:
-        return torch.where(valid, x - masked_mean(x, mask), 0.0)
-    mean = masked_mean(x, mask)
-    var = (torch.where(valid, x - mean, 0.0) ** 2).sum() / (n - 1)
-    return torch.where(valid, (x - mean) * torch.rsqrt(var + eps), 0.0)
-
-
-def gae(
-    rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generalised advantage estimation over `[B, C]` token rewards and values.
-
-    `delta_t = r_t + gamma V_{t'} - V_t`, `A_t = delta_t + gamma lam A_{t'}`, where `t'` is the next
-    valid token of the row (invalid positions are skipped, past the last one V = A = 0).
-    Returns `(advantages, returns = advantages + values)`, both 0 on invalid positions.
-    """
-    valid = mask.bool()
-    B, C = rewards.shape
-    advantages = torch.zeros_like(rewards)
-    next_value = rewards.new_zeros(B)
-    next_adv = rewards.new_zeros(B)
-    for t in reversed(range(C)):
-        delta = rewards[:, t] + gamma * next_value - values[:, t]
-        adv = delta + gamma * lam * next_adv
-        m = valid[:, t]
-        advantages[:, t] = torch.where(m, adv, 0.0)
-        next_adv = torch.where(m, adv, next_adv)
-        next_value = torch.where(m, values[:, t], next_value)
-    returns = torch.where(valid, advantages + values, 0.0)
-    return advantages, returns
-
-
-def terminal_rewards(score: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """`[B, C]`: each row's score on its last valid token, 0 elsewhere (and on rows with none)."""
-    positions = torch.arange(1, mask.shape[1] + 1, device=mask.device)
-    last = (mask.bool() * positions).argmax(dim=1)
-    rewards = torch.zeros(mask.shape, dtype=torch.float32, device=mask.device)
-    rewards[torch.arange(mask.shape[0], device=mask.device), last] = score.float()
-    return rewards * mask.bool()
-
-
-def policy_loss(
-    logps: torch.Tensor, old_logps: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, epsilon: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """PPO's clipped surrogate, masked token mean; also the fraction of valid tokens where the clip binds."""
-    ratio = torch.exp(logps - old_logps)
-    unclipped = -advantages * ratio
-    clipped = -advantages * torch.clamp(ratio, 1 - epsilon, 1 + epsilon)
-    return masked_mean(torch.maximum(unclipped, clipped), mask), masked_mean((clipped > unclipped).float(), mask)
-
-
-def value_loss(
-    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, cliprange: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """`0.5 * max((V - R)^2, (V_clip - R)^2)`, masked token mean; also the value clip fraction."""
-    clipped_values = old_values + torch.clamp(values - old_values, -cliprange, cliprange)
-    loss1, loss2 = (values - returns) ** 2, (clipped_values - returns) ** 2
-    return 0.5 * masked_mean(torch.maximum(loss1, loss2), mask), masked_mean((loss2 > loss1).float(), mask)
-
-
 def _final_norm(model: nn.Module) -> nn.Module:
     """The decoder's last norm, whose output is the trunk's last hidden state."""
     inner = getattr(model, "model", None)
@@ -160,10 +90,12 @@ def _final_norm(model: nn.Module) -> nn.Module:
     return model.get_decoder().norm
 
 
-class DyCoPPOTrainer(DyCoMetricsMixin, GRPOTrainer):
-    def __init__(self, *args: Any, dyco: DyCoConfig | None = None, **kwargs: Any) -> None:
+class DyCoPPOTrainer(DyCoJoin, GRPOTrainer):
+    # TRL 1.16.0 private methods overridden below: _get_per_token_logps_and_entropies (values from the
+    # rollout pass), _calculate_rewards (keeps the per-function rewards), _generate_and_score_completions
+    # (the rollout pass, GAE), _compute_loss (PPO's losses).
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.dyco = dyco if dyco is not None else DyCoConfig(alpha=0.0)
         if not hasattr(self.model, "v_head"):  # the optimizer is built later, in train(): it sees v_head
             hidden = self.model.config.get_text_config().hidden_size
             self.model.add_module("v_head", ValueHead(hidden).to(self.model.device))
@@ -194,23 +126,26 @@ class DyCoPPOTrainer(DyCoMetricsMixin, GRPOTrainer):
             return super()._get_per_token_logps_and_entropies(
                 model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
             )
-        self._rollout_pass = None  # one pass per rollout
-        prompt_length = input_ids.shape[1] - logits_to_keep
-        unwrapped = self.accelerator.unwrap_model(model)
+        self._rollout_pass = None  # one pass per rollout; DyCo's capture (DyCoJoin) is armed for the same one
         with self._hidden_states(model) as chunks:
-            if self.dyco.alpha == 0:
-                out = super()._get_per_token_logps_and_entropies(
-                    model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
-                )
-            else:
-                with capture_attention(unwrapped, prompt_length, self.dyco) as capture:
-                    out = super()._get_per_token_logps_and_entropies(
-                        model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
-                    )
-                state["signals"] = capture.signals(attention_mask[:, prompt_length:])
+            out = super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
+            )
         state["values"] = self._values(model, chunks, logits_to_keep).detach()
         state["old_logps"] = out[0]
         return out
+
+    @contextmanager
+    def _arm_rollout_pass(self, state: dict[str, Any]):
+        """The next policy forward is the rollout's: values, old log-probs and (under DyCo) the signal."""
+        self._rollout_pass = state
+        with ExitStack() as stack:
+            if self.dyco.alpha != 0:
+                state["captured"] = stack.enter_context(self.dyco_capture())
+            try:
+                yield
+            finally:
+                self._rollout_pass = None
 
     # -- rollout -----------------------------------------------------------------------------
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
@@ -223,23 +158,26 @@ class DyCoPPOTrainer(DyCoMetricsMixin, GRPOTrainer):
         state: dict[str, Any] = {}
         self._rollout_state = state
         # TRL runs its own old-logps pass (first policy forward after generation) under these conditions
-        # (grpo_trainer.py); that pass is then ours. Otherwise none is armed inside TRL (under PEFT its
-        # reference pass runs the same module) and we run the pass below.
+        # (grpo_trainer.py, TRL 1.16.0); that pass is then ours. Otherwise nothing is armed inside TRL (under
+        # PEFT its reference pass runs the same module) and we run the pass below.
         generate_every = self.args.steps_per_generation * self.num_iterations
         trl_pass = self.args.gradient_accumulation_steps % generate_every != 0 or (
             self.use_vllm and self.vllm_importance_sampling_correction
         )
-        self._rollout_pass = state if trl_pass else None
         try:
-            output = super()._generate_and_score_completions(inputs)
+            with self._arm_rollout_pass(state) if trl_pass else ExitStack():
+                output = super()._generate_and_score_completions(inputs)
             if "values" not in state:  # TRL ran no old-logps pass: run it here (the same single pass)
-                self._rollout_pass = state
                 prompt_completion_ids = torch.cat([output["prompt_ids"], output["completion_ids"]], dim=1)
                 attention_mask = torch.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
                 mode = "train" if self.model.training else "eval"
                 batch_size = self.args.per_device_train_batch_size if mode == "train" else None
                 gc_kwargs = self.args.gradient_checkpointing_kwargs
-                with torch.no_grad(), disable_gradient_checkpointing(self.model, gc_kwargs):  # as TRL's pass
+                with (
+                    self._arm_rollout_pass(state),
+                    torch.no_grad(),
+                    disable_gradient_checkpointing(self.model, gc_kwargs),  # as TRL's pass
+                ):
                     self._get_per_token_logps_and_entropies(
                         self.model,
                         prompt_completion_ids,
@@ -249,7 +187,7 @@ class DyCoPPOTrainer(DyCoMetricsMixin, GRPOTrainer):
                         **{k: output[k] for k in MULTIMODAL_KEYS if k in output},
                     )
         finally:
-            self._rollout_pass, self._rollout_state = None, None
+            self._rollout_state = None
         if "values" not in state:
             raise RuntimeError("PPO: no value pass ran over this rollout")
         self._ppo_advantages(output, state)
@@ -279,8 +217,10 @@ class DyCoPPOTrainer(DyCoMetricsMixin, GRPOTrainer):
         output["values"], output["returns"] = values, returns
         output["advantages"] = advantages
         if self.dyco.alpha != 0:
-            output["advantages"] = reweight(advantages, state["signals"], output["completion_mask"], self.dyco)
-            self._log_dyco(state["signals"], output["completion_mask"])
+            completion_mask = output["completion_mask"]
+            n = self.num_generations if self.model.training else self.num_generations_eval
+            groups = self.dyco_groups(len(completion_mask), n)
+            output["advantages"] = self.dyco_advantages(advantages, state["captured"].signals, completion_mask, groups)
         mode = "train" if self.model.training else "eval"
         for name, value in (("ppo/values", values), ("ppo/returns", returns), ("ppo/kl", kl)):
             self._metrics[mode][name].append(self.accelerator.gather(masked_mean(value, mask)).mean().item())
@@ -318,12 +258,3 @@ class DyCoPPOTrainer(DyCoMetricsMixin, GRPOTrainer):
             self._metrics[mode][name].append(self.accelerator.gather(value.detach()).mean().item())
         normalizer = self.current_gradient_accumulation_steps if mode == "train" else 1.0
         return loss / normalizer
-
-
-def ppo_args(algo: dict[str, Any], train: dict[str, Any], output_dir: str, seed: int, run_name: str) -> PPOConfig:
-    """PPOConfig from `algo/ppo.yaml` and the profile's `train` block."""
-    knobs = ("beta", "epsilon", "num_iterations", "gamma", "lam", "cliprange_value", "vf_coef", "whiten_advantages")
-    return PPOConfig(
-        **trainer_kwargs(train, output_dir, seed, run_name),
-        **{k: algo[k] for k in knobs},
-    )

@@ -21,9 +21,10 @@ where the whole row is 0) and its sequence-variant factor is constant along a co
 RLOO's own loss on the scaled advantage), so the ratio f is always well defined.
 
 The signal is captured during the old-logps pass RLOO always runs over prompt + completion right
-after generation (a no-grad forward): zero extra forward passes, generation untouched. The
-reweighted advantages are stored with the rollout, so `num_iterations > 1` reuses them. `alpha = 0`
-is the stock trainer, line for line.
+after generation (a no-grad forward over the process's whole rollout, so every prompt group is
+complete): zero extra forward passes, generation untouched. The reweighted advantages are stored
+with the rollout, so `num_iterations > 1` reuses them. `alpha = 0` is the stock trainer, line for
+line. The math (`sequence_advantage`, `token_gradient_scale`, `scale_gradient`) is in core.py.
 """
 
 from __future__ import annotations
@@ -33,70 +34,32 @@ from typing import Any
 import torch
 from trl import RLOOTrainer
 
-from ..dyco import DyCoConfig, capture_attention, reweight
-from ..dyco.signals import DyCoSignals
-from .common import trainer_kwargs
-from .dyco_metrics import DyCoMetricsMixin
-from .grpo_family import REWEIGHTED
+from .core import scale_gradient, sequence_advantage, token_gradient_scale
+from .dyco_join import REWEIGHTED, DyCoJoin
 
 
-def sequence_advantage(advantages: torch.Tensor, completion_mask: torch.Tensor) -> torch.Tensor:
-    """`[B]`: the mean of `[B, C]` advantages over each completion's valid tokens.
-
-    Written as `A[:, 0] + mean(A - A[:, 0])` so that a row holding one value returns that value
-    bit for bit (a plain sum / count need not). A row with no valid token gives `A[:, 0]`.
-    """
-    valid = completion_mask.bool()
-    anchor = advantages[:, :1]
-    spread = torch.where(valid, advantages - anchor, 0.0).sum(dim=1)
-    return anchor[:, 0] + spread / valid.sum(dim=1).clamp_min(1)
-
-
-def token_gradient_scale(
-    advantages: torch.Tensor, sequence_adv: torch.Tensor, completion_mask: torch.Tensor
-) -> torch.Tensor:
-    """`[B, C]`: f = A~ / A_bar on valid tokens of rows with A_bar != 0; exactly 1 elsewhere."""
-    nonzero = sequence_adv != 0
-    safe = torch.where(nonzero, sequence_adv, 1.0)[:, None]
-    keep = completion_mask.bool() & nonzero[:, None]
-    return torch.where(keep, advantages / safe, 1.0)
-
-
-class DyCoRLOOTrainer(DyCoMetricsMixin, RLOOTrainer):
-    def __init__(self, *args: Any, dyco: DyCoConfig | None = None, **kwargs: Any) -> None:
+class DyCoRLOOTrainer(DyCoJoin, RLOOTrainer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.dyco = dyco if dyco is not None else DyCoConfig(alpha=0.0)
-        self._dyco_armed = False  # the next per-token-logps call is the rollout's old-logps pass
-        self._dyco_signals: DyCoSignals | None = None  # what that pass captured
         self._dyco_scale: torch.Tensor | None = None  # gradient scale for the loss's own forward
 
-    # -- capture: the old-logps pass of each rollout -----------------------------------------
+    # TRL 1.16.0 private methods overridden below: _generate_and_score_completions (capture in its
+    # old-logps pass, the first policy forward after generation), _get_per_token_logps_and_entropies
+    # (gradient scale in the loss forward), _compute_loss (token-level form).
     def _generate_and_score_completions(self, inputs):
         if self.dyco.alpha == 0:
             return super()._generate_and_score_completions(inputs)
-        self._dyco_armed, self._dyco_signals = True, None
-        try:
+        with self.dyco_capture() as captured:
             output = super()._generate_and_score_completions(inputs)
-            signals = self._dyco_signals
-        finally:
-            self._dyco_armed, self._dyco_signals = False, None
-        if signals is None:
+        if captured.signals is None:
             raise RuntimeError("DyCo: RLOOTrainer ran no old-logps pass over this rollout; nothing to capture")
         mask = output["completion_mask"]
-        output[REWEIGHTED] = reweight(output["advantages"], signals, mask, self.dyco)  # raw advantages stay
-        self._log_dyco(signals, mask)
+        n = self.num_generations if self.model.training else self.num_generations_eval
+        groups = self.dyco_groups(len(mask), n)
+        output[REWEIGHTED] = self.dyco_advantages(output["advantages"], captured.signals, mask, groups)
         return output
 
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
-        if self._dyco_armed:  # the first forward after generation: the policy's old log-probs
-            self._dyco_armed = False  # (not the reference pass, which may run the same module under PEFT)
-            prompt_length = input_ids.shape[1] - logits_to_keep
-            with capture_attention(self.accelerator.unwrap_model(model), prompt_length, self.dyco) as capture:
-                out = super()._get_per_token_logps_and_entropies(
-                    model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
-                )
-            self._dyco_signals = capture.signals(attention_mask[:, prompt_length:])
-            return out
         scale, self._dyco_scale = self._dyco_scale, None  # only the loss's own forward is scaled
         out = super()._get_per_token_logps_and_entropies(
             model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
@@ -104,10 +67,8 @@ class DyCoRLOOTrainer(DyCoMetricsMixin, RLOOTrainer):
         if scale is None:
             return out
         logps, entropies, aux_loss = out
-        # Same value as `logps` (the added term is exactly 0), gradient scaled by `scale` per token.
-        return logps + (scale.to(logps.dtype) - 1) * (logps - logps.detach()), entropies, aux_loss
+        return scale_gradient(logps, scale), entropies, aux_loss
 
-    # -- loss --------------------------------------------------------------------------------
     def _compute_loss(self, model, inputs):
         if REWEIGHTED not in inputs:
             return super()._compute_loss(model, inputs)
@@ -125,17 +86,3 @@ class DyCoRLOOTrainer(DyCoMetricsMixin, RLOOTrainer):
             return super()._compute_loss(model, dict(inputs, advantages=sequence_adv))
         finally:
             self._dyco_scale = None
-
-
-def rloo_args(algo: dict[str, Any], train: dict[str, Any], output_dir: str, seed: int, run_name: str):
-    """TRL's RLOOConfig from `algo/rloo.yaml` and the profile's `train` block."""
-    from trl import RLOOConfig
-
-    knobs = ("beta", "epsilon", "epsilon_high", "num_iterations", "normalize_advantages", "mask_truncated_completions")
-    loss = {k: algo[k] for k in knobs}
-    clip = algo.get("reward_clip_range")
-    return RLOOConfig(
-        **trainer_kwargs(train, output_dir, seed, run_name),
-        reward_clip_range=tuple(clip) if clip is not None else None,
-        **loss,
-    )

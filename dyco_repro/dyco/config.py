@@ -1,4 +1,4 @@
-"""DyCo-RL hyper-parameters (DESIGN.md section 1); every field is a Hydra field under `dyco.*`."""
+"""DyCo-RL hyper-parameters (docs/method.md); every field is a Hydra field under `dyco.*`."""
 
 from __future__ import annotations
 
@@ -11,14 +11,43 @@ TEXT_SCOPES = ("after_image", "all")
 
 @dataclass
 class DyCoConfig:
+    """DyCo-RL's settings. `conf/method/dyco.yaml` sets them for `method=dyco`; `method=baseline` is `alpha=0`.
+
+    Both variants:
+        alpha: strength of the reweighting, >= 0. 0 is the baseline: the unmodified TRL trainer.
+        tau_vis: role threshold (Eq. 8), in radians of Fisher–Rao distance (distances lie in [0, π], so a
+            difference of two lies in [-π, π]): a token is visual when `v_vis - v_txt > tau_vis`. Released: 0.0.
+        tau_txt: textual when `v_txt - v_vis > tau_txt` (same units). Released: 0.05.
+        variant: `sequence` (the released code; what produced the paper's Table 1; default) or `token`
+            (the paper's figure; not in the released code).
+        layers: decoder layers whose head-averaged attention is read (negative: from the end); several
+            are averaged. Released: the last layer, `[-1]`.
+        text_scope: which keys count as text: `after_image` (after the last image token; default) or
+            `all` (every non-image, non-padding key).
+        sapo_length_tokens: under SAPO only (the trainer applies it when its `loss_type` is `sapo`), the
+            advantage is also multiplied by `min(|o| / sapo_length_tokens, 1)`, |o| in tokens, as the
+            released DyCo block did (60). 0 turns it off.
+
+    Sequence variant only:
+        clamp: `c` in `clamp(1 + alpha·S, 1 - c, 1 + c)`, >= 0. Released: 0.2.
+        min_completion_tokens: a completion with fewer valid tokens gets `S = -1` (the released short-completion
+            rule: 60 for 3B, 150 for 7B; `conf/model/*.yaml` sets it per model). 0 turns it off.
+
+    Token variant only:
+        token_mean_one: False: `A~_t = (1 + alpha·w_t)·A` as the paper writes it (mean factor 1 + alpha);
+            True: `(1 + alpha·(w_t - 1))·A` (mean factor 1), for a fair ablation against the sequence variant.
+    """
+
     alpha: float = 0.2
     tau_vis: float = 0.0
     tau_txt: float = 0.05
-    variant: str = "token"
+    variant: str = "sequence"
     layers: tuple[int, ...] = (-1,)
     text_scope: str = "after_image"
     clamp: float = 0.2
     min_completion_tokens: int = 0
+    sapo_length_tokens: int = 60
+    token_mean_one: bool = False
 
     def __post_init__(self) -> None:
         self.layers = tuple(int(layer) for layer in self.layers)
@@ -52,3 +81,5 @@ class DyCoConfig:
             )
         if self.min_completion_tokens < 0:
             raise ValueError("dyco.min_completion_tokens must be >= 0 (0 = off)")
+        if self.sapo_length_tokens < 0:
+            raise ValueError("dyco.sapo_length_tokens must be >= 0 (0 = off)")

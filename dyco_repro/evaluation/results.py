@@ -27,6 +27,31 @@ ENTRY_KEYS = {
 }
 
 
+# Optional entry fields (older results files lack them): whether the TSV was VLMEvalKit's official file,
+# and every named sub-metric of the benchmark (evaluation/benchmarks.yaml `metrics`), 0-100.
+OPTIONAL_KEYS = {"official_data": bool, "metrics": dict}
+
+
+def sub_metrics(raw: Any, bench) -> dict[str, float | None]:
+    """Every metric benchmarks.yaml names for `bench`, read off VLMEvalKit's raw result (records or a frame);
+    None where the result lacks it (e.g. judge=rule, which returns only its own accuracy)."""
+    import pandas as pd
+
+    from .scoring import read_score
+    from .suite import EvalError
+
+    if raw is None:
+        return {}
+    frame = pd.DataFrame(raw) if isinstance(raw, list) else raw
+    found: dict[str, float | None] = {}
+    for name, spec in bench.metrics.items():
+        try:
+            found[name] = read_score(frame, spec, bench.key)
+        except (EvalError, ValueError, TypeError, KeyError):
+            found[name] = None
+    return found
+
+
 def checkpoint_fingerprint(checkpoint: Path) -> str:
     """Changes when the weights change: names, sizes and mtimes of the checkpoint's files."""
     parts = sorted(
@@ -38,7 +63,11 @@ def checkpoint_fingerprint(checkpoint: Path) -> str:
 
 
 def valid_entry(entry: Any) -> bool:
-    return isinstance(entry, dict) and all(isinstance(entry.get(k), t) for k, t in ENTRY_KEYS.items())
+    return (
+        isinstance(entry, dict)
+        and all(isinstance(entry.get(k), t) for k, t in ENTRY_KEYS.items())
+        and all(isinstance(entry[k], t) for k, t in OPTIONAL_KEYS.items() if k in entry)
+    )
 
 
 def load_results(path: Path) -> dict[str, Any] | None:

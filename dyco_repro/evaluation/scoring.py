@@ -40,7 +40,9 @@ def read_score(result: Any, spec: ScoreSpec, key: str) -> float:
     missing = [c for c in spec.columns if c not in frame]
     if frame.empty or missing:
         raise EvalError(f"{key}: no {spec.row or ''} {list(spec.columns)} in VLMEvalKit's result; fix benchmarks.yaml")
-    return sum(as_number(frame.iloc[0][c]) for c in spec.columns) / spec.max * 100.0
+    rows = range(len(frame)) if spec.reduce == "mean" else range(1)
+    total = sum(as_number(frame.iloc[i][c]) for i in rows for c in spec.columns) / len(rows)
+    return total / spec.max * 100.0
 
 
 def jsonable(result: Any) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,24 @@ class EvalError(ValueError):
 
 @dataclass(frozen=True)
 class ScoreSpec:
-    """Which number of VLMEvalKit's result to read, and its full-scale value."""
+    """Which number of VLMEvalKit's result to read, and its full-scale value.
+
+    `row` selects rows by column value (default: the first row); `columns` are summed; `reduce: mean`
+    averages the selected rows instead of taking the first (MathVerse: one row per problem version).
+    """
 
     columns: tuple[str, ...]
     max: float
     row: dict[str, Any] = field(default_factory=dict)
+    reduce: str = "first"
+
+
+def score_spec(raw: dict[str, Any]) -> ScoreSpec:
+    columns = tuple(raw["columns"]) if "columns" in raw else (raw["column"],)
+    reduce = raw.get("reduce", "first")
+    if reduce not in ("first", "mean"):
+        raise EvalError(f"benchmarks.yaml: reduce: {reduce} is not first or mean")
+    return ScoreSpec(columns=columns, max=float(raw["max"]), row=dict(raw.get("row", {})), reduce=reduce)
 
 
 @dataclass(frozen=True)
@@ -31,7 +44,10 @@ class Benchmark:
     vlmeval_class: str
     group: str  # column-group title
     needs_llm_judge: bool
-    score: ScoreSpec
+    score: ScoreSpec  # the Table 1 number
+    score_name: str = "score"  # which of `metrics` Table 1 reads
+    metrics: dict[str, ScoreSpec] = field(default_factory=dict)  # every named sub-metric, 0-100
+    required_columns: tuple[str, ...] = ()  # what the class reads from a local (non-official) TSV
 
 
 def load_suite_file(path: str | Path = SUITE_FILE) -> dict[str, Any]:
@@ -44,15 +60,23 @@ def all_benchmarks(path: str | Path = SUITE_FILE) -> dict[str, Benchmark]:
     groups = raw["groups"]
     found = {}
     for key, spec in raw["benchmarks"].items():
-        score = spec["score"]
-        columns = tuple(score["columns"]) if "columns" in score else (score["column"],)
+        metrics = {name: score_spec(m) for name, m in (spec.get("metrics") or {}).items()}
+        if isinstance(spec["score"], str):  # the name of one of the metrics
+            if spec["score"] not in metrics:
+                raise EvalError(f"benchmarks.yaml: {key}: score: {spec['score']} is not one of its metrics")
+            score_name, score = spec["score"], metrics[spec["score"]]
+        else:
+            score_name, score = "score", score_spec(spec["score"])
         found[key] = Benchmark(
             key=key,
             dataset=spec["dataset"],
             vlmeval_class=spec["class"],
             group=groups[spec["group"]],
             needs_llm_judge=spec["judge"] == "llm",
-            score=ScoreSpec(columns=columns, max=float(score["max"]), row=dict(score.get("row", {}))),
+            score=score,
+            score_name=score_name,
+            metrics=metrics,
+            required_columns=tuple(spec.get("columns", ())),
         )
     return found
 
@@ -92,7 +116,7 @@ def resolve_benchmarks(
 def _with_dataset(bench: Benchmark, dataset: str | None) -> Benchmark:
     if not dataset:
         return bench
-    return Benchmark(bench.key, dataset, bench.vlmeval_class, bench.group, bench.needs_llm_judge, bench.score)
+    return replace(bench, dataset=dataset)
 
 
 def column_groups(benchmarks: list[Benchmark]) -> list[tuple[str, list[str]]]:

@@ -25,7 +25,7 @@ def sweep_records(store: Store, sweep_dir: Path, sweep_id: str) -> tuple[list[Ce
 
 
 def to_cell_result(record: CellRecord) -> CellResult:
-    scores = {k: Score(v.score, v.judge, v.official) for k, v in record.scores.items()}
+    scores = {k: Score(v.score, v.judge, v.official, v.official_data) for k, v in record.scores.items()}
     return CellResult(
         model=record.model_label,
         method=record.method,

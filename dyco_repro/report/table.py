@@ -35,6 +35,7 @@ PAPER_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Visual-Centric Reasoning", ("LogicVista", "HallusionBench", "MME", "MMBench")),
 )
 AVG = "Avg"
+LOCAL_DATA = "§"  # marks a number scored on a local TSV, not VLMEvalKit's official file
 ZERO_SHOT_LABEL = "Zero-Shot"
 DYCO_LABEL = "+ DyCo-RL"
 
@@ -54,6 +55,7 @@ class Score:
     value: float | None  # 0-100; None: the benchmark ran but was not judged (or judging failed)
     judge: str  # e.g. "exact_matching", "gpt-4o-mini", "rule", "none"
     official: bool  # scored as the paper's official pipeline does (exact matching or the LLM judge)
+    official_data: bool = True  # False: a local TSV, not VLMEvalKit's official file (md5 differs)
 
     def __post_init__(self):
         if self.value is not None:
@@ -96,6 +98,7 @@ class Cell:
     status: str  # OK, NOT_RUN, NOT_JUDGED, or INCOMPLETE (Avg of a row with a missing value)
     judge: str | None = None  # benchmark cells: the record's judge; Avg: None
     official: bool | None = None  # Avg: False when any averaged score is non-official
+    official_data: bool | None = None  # False: from a local, non-official TSV (Avg: any averaged one)
     bold: bool = False
     delta: float | None = None  # shown value minus the reference value, rounded to 0.1
     ci_low: float | None = None  # 95% t-interval over seeds (None: fewer than two seeds)
@@ -187,10 +190,11 @@ def _benchmark_cell(scores: Sequence[Score]) -> Cell:
         return Cell(None, NOT_RUN)
     values = [score.value for score in scores if score.value is not None]
     official = all(score.official for score in scores)
+    official_data = all(score.official_data for score in scores)
     if not values:
-        return Cell(None, NOT_JUDGED, scores[0].judge, official)
+        return Cell(None, NOT_JUDGED, scores[0].judge, official, official_data)
     mean, low, high = seed_interval(values)
-    return Cell(mean, OK, scores[0].judge, official, ci_low=low, ci_high=high, n_seeds=len(values))
+    return Cell(mean, OK, scores[0].judge, official, official_data, ci_low=low, ci_high=high, n_seeds=len(values))
 
 
 def _avg_cell(cells: Sequence[Cell], per_seed: Sequence[float]) -> Cell:
@@ -200,10 +204,11 @@ def _avg_cell(cells: Sequence[Cell], per_seed: Sequence[float]) -> Cell:
     if any(cell.status != OK for cell in cells):
         return Cell(None, INCOMPLETE)
     official = all(cell.official for cell in cells)
+    official_data = all(cell.official_data for cell in cells)
     if not per_seed:  # no seed ran every benchmark: the mean of the columns, without an interval
-        return Cell(sum(cell.value for cell in cells) / len(cells), OK, None, official)
+        return Cell(sum(cell.value for cell in cells) / len(cells), OK, None, official, official_data)
     mean, low, high = seed_interval(per_seed)
-    return Cell(mean, OK, None, official, ci_low=low, ci_high=high, n_seeds=len(per_seed))
+    return Cell(mean, OK, None, official, official_data, ci_low=low, ci_high=high, n_seeds=len(per_seed))
 
 
 def _reference_key(method: str, algo: str | None) -> str:
@@ -227,15 +232,15 @@ def _with_deltas(cells: dict[str, Cell], reference: pd.Series | None) -> dict[st
 
 
 def _bold_pair(baseline: dict[str, Cell], dyco: dict[str, Cell]) -> tuple[dict[str, Cell], dict[str, Cell]]:
-    """Bold the better shown value of each column; both on a tie, neither when one is missing."""
+    """Bold the strictly better shown value of each column; neither on a tie or when one is missing."""
     new_base, new_dyco = dict(baseline), dict(dyco)
     for key in baseline:
         b, d = baseline[key], dyco[key]
         if b.value is None or d.value is None:
             continue
         sb, sd = shown(b.value), shown(d.value)
-        new_base[key] = replace(b, bold=sb >= sd)
-        new_dyco[key] = replace(d, bold=sd >= sb)
+        new_base[key] = replace(b, bold=sb > sd)
+        new_dyco[key] = replace(d, bold=sd > sb)
     return new_base, new_dyco
 
 
@@ -376,6 +381,7 @@ def _markers(table: Table) -> dict[str, object]:
         "ci": any(cell.half_width is not None for _, cell in cells),
         "significant": any(cell.significant for _, cell in cells),
         "paper_in_ci": any(cell.paper_in_ci is not None for _, cell in cells),
+        "local_data": any(cell.official_data is False for _, cell in cells),
     }
 
 
@@ -405,6 +411,8 @@ def _notes(
         parts.append("(±x.x): difference to the paper's value")
     if used["paper_in_ci"]:
         parts.append("∈CI / ∉CI: the paper's value lies inside / outside our 95% interval")
+    if used["local_data"]:
+        parts.append(f"{LOCAL_DATA} from a local TSV, not VLMEvalKit's official file (e.g. the tiny fixtures)")
     return "Notes: " + "; ".join(parts) + "." if parts else None
 
 
@@ -421,6 +429,8 @@ def _format_cell(
         text += f"{pm}{cell.half_width:.1f}"
     if cell.official is False:
         text += dagger
+    if cell.official_data is False:
+        text += LOCAL_DATA
     if cell.significant:
         text += marker
     if cell.delta is not None:
@@ -561,6 +571,8 @@ def to_frame(table: Table) -> pd.DataFrame:
         for bench in benchmarks:
             record[f"official_{bench}"] = row.cells[bench].official
         record["official_avg"] = row.cells[AVG].official
+        for bench in benchmarks:
+            record[f"official_data_{bench}"] = row.cells[bench].official_data
         if table.has_reference:
             for key in (*benchmarks, AVG):
                 record[f"delta_{key.lower() if key == AVG else key}"] = row.cells[key].delta

@@ -28,11 +28,12 @@ from filelock import FileLock
 from PIL import Image
 
 from ..atomic import write_text_atomic
-from .shapes import COLORS, IMAGE_SIZE, KINDS, Shape, count, random_scene, render
+from .shapes import COLORS, IMAGE_SIZE, KINDS, Shape, count, render
 
 SYNTHETIC_BENCHMARKS = ("Synth_MCQ", "Synth_MME", "Synth_Math")
 MANIFEST = "synthetic_benchmarks.json"
-VERSION = 1
+VERSION = 4  # bump whenever questions, scenes or rendering change: the cached sets are rebuilt
+DEFAULT_N = 250  # questions per benchmark (Synth_MME: images, two questions each); see README, tiny world
 COLUMNS = {
     "Synth_MCQ": ["index", "question", "hint", *"ABCD", "answer", "category", "l2-category", "split", "image"],
     "Synth_MME": ["index", "image", "image_path", "question", "answer", "category"],
@@ -40,6 +41,12 @@ COLUMNS = {
 }
 HALF = IMAGE_SIZE // 2
 MIN_SHAPES, MAX_SHAPES = 3, 7
+# Scenes sit on a 4 x 4 grid of 28-pixel cells, one shape per cell at most: a cell is exactly what one image token
+# of the tiny models covers (Qwen2.5-VL: 14-pixel patches, merged 2 x 2), so counting a colour is counting the
+# tokens that show it, and a model a few layers deep can learn to look at the right tokens (README, tiny world).
+GRID = 4
+CELL = IMAGE_SIZE // GRID
+LARGEST_RADIUS, SMALL_RADII = 12, (5, 7)
 
 
 def encode_png(image: Image.Image) -> str:
@@ -62,6 +69,23 @@ def separated(shapes: list[Shape]) -> bool:
         if any((grown & other).any() for other in masks[i + 1 :]):
             return False
     return True
+
+
+def grid_scene(rng: random.Random, min_shapes: int = MIN_SHAPES, max_shapes: int = MAX_SHAPES) -> list[Shape]:
+    """`min..max` shapes in distinct grid cells, each at least 2 pixels inside its cell (so none ever touch).
+
+    The first one is clearly the largest: radius 12 against 5-7, so even a triangle of radius 12 covers more
+    pixels than a square of radius 7."""
+    n = rng.randint(min_shapes, max_shapes)
+    shapes = []
+    for i, cell in enumerate(rng.sample(range(GRID * GRID), n)):
+        radius = LARGEST_RADIUS if i == 0 else rng.randint(*SMALL_RADII)
+        slack = CELL // 2 - radius - 2
+        row, col = divmod(cell, GRID)
+        x = col * CELL + CELL // 2 + rng.randint(-slack, slack)
+        y = row * CELL + CELL // 2 + rng.randint(-slack, slack)
+        shapes.append(Shape(rng.choice(KINDS), rng.choice(list(COLORS)), x, y, radius))
+    return shapes
 
 
 def describe(shape: Shape) -> str:
@@ -93,7 +117,11 @@ def shapes_phrase(n: int, color: str) -> str:
     return f"Is there exactly 1 {color} shape" if n == 1 else f"Are there exactly {n} {color} shapes"
 
 
-# ---- Synth_MCQ: (category, question, options, correct option, hint) or None when the scene does not fit ----
+# Every builder also returns the observation its warm-start reasoning names (`think`): what is seen in the image,
+# then the computation on it, e.g. "red: 3. blue: 2. 3 + 2 = 5". The training set (`data.py`) asks the same
+# questions about other scenes, so the warm start and RL cover every answer format the benchmarks ask.
+
+# ---- Synth_MCQ: (category, question, options, correct option, hint, think) or None when the scene does not fit ----
 
 L2 = {
     "counting": "finegrained_perception (cross-instance)",
@@ -109,27 +137,28 @@ def count_options(rng: random.Random, answer: int) -> list[str]:
     return [str(k) for k in rng.sample([answer, *wrong], 4)]
 
 
+def plural(kind: str, n: int | None = None) -> str:
+    return kind if n == 1 else f"{kind}s"
+
+
 def mcq_count_color(rng, shapes):
     color = rng.choice(list(COLORS))
     answer = count(shapes, color=color)
-    return "counting", f"How many {color} shapes are in the image?", count_options(rng, answer), str(answer), None
+    question = f"How many {color} shapes are in the image?"
+    return "counting", question, count_options(rng, answer), str(answer), None, f"{color}: {answer}."
 
 
 def mcq_largest_color(rng, shapes):
     options = rng.sample(list(COLORS), len(COLORS))
-    return "attribute_recognition", "What colour is the largest shape?", options, shapes[0].color, None
+    think = f"largest: {describe(shapes[0])}."
+    return "attribute_recognition", "What colour is the largest shape?", options, shapes[0].color, None, think
 
 
 def mcq_largest_kind(rng, shapes):
     """Three options only (D left empty), as some MMBench questions have."""
     options = rng.sample(KINDS, len(KINDS))
-    return (
-        "attribute_recognition",
-        "Which kind of shape is the largest one in the image?",
-        options,
-        shapes[0].kind,
-        None,
-    )
+    question = "Which kind of shape is the largest one in the image?"
+    return "attribute_recognition", question, options, shapes[0].kind, None, f"largest: {describe(shapes[0])}."
 
 
 def mcq_locate(rng, shapes):
@@ -139,13 +168,15 @@ def mcq_locate(rng, shapes):
     shape = rng.choice(placed)
     options = rng.sample(["top left", "top right", "bottom left", "bottom right"], 4)
     question = f"In which part of the image is the {describe(shape)}?"
-    return "object_localization", question, options, quadrant(shape), "The image is split into four equal quarters."
+    hint = "The image is split into four equal quarters."
+    return "object_localization", question, options, quadrant(shape), hint, f"{describe(shape)}: {quadrant(shape)}."
 
 
 def mcq_count_kind(rng, shapes):
     kind = rng.choice(KINDS)
     answer = count(shapes, kind=kind)
-    return "counting", f"How many {kind}s are in the image?", count_options(rng, answer), str(answer), None
+    question = f"How many {kind}s are in the image?"
+    return "counting", question, count_options(rng, answer), str(answer), None, f"{plural(kind)}: {answer}."
 
 
 def mcq_above_below(rng, shapes):
@@ -159,54 +190,111 @@ def mcq_above_below(rng, shapes):
     else:
         answer = "above"
     question = f"Is the {describe(a)} above or below the {describe(b)}?"
-    return "spatial_relationship", question, rng.sample(["above", "below"], 2), answer, None
+    think = f"{describe(a)}: y {a.y // 10}. {describe(b)}: y {b.y // 10}."
+    return "spatial_relationship", question, rng.sample(["above", "below"], 2), answer, None, think
+
+
+def mcq_compare(rng, shapes):
+    """Compare two counts (two options): look twice, then compare."""
+    c1, c2 = rng.sample(list(COLORS), 2)
+    n1, n2 = count(shapes, color=c1), count(shapes, color=c2)
+    if n1 == n2:
+        return None
+    question = f"Are there more {c1} shapes or more {c2} shapes?"
+    think = f"{c1}: {n1}. {c2}: {n2}. {max(n1, n2)} > {min(n1, n2)}."
+    return "counting", question, rng.sample([c1, c2], 2), c1 if n1 > n2 else c2, None, think
 
 
 # A colour question comes before the first question with empty options, so pandas reads the option
 # columns as text: a column of only numbers and blanks would come back as floats ("3.0").
-MCQ_BUILDERS = (mcq_count_color, mcq_largest_color, mcq_largest_kind, mcq_locate, mcq_count_kind, mcq_above_below)
+MCQ_BUILDERS = (
+    mcq_count_color,
+    mcq_largest_color,
+    mcq_largest_kind,
+    mcq_locate,
+    mcq_count_kind,
+    mcq_above_below,
+    mcq_compare,
+)
 
 
-# ---- Synth_MME: (category, yes question, no question) or None ----
+# ---- Synth_MME: (category, yes question, no question, yes think, no think) or None ----
 
 
 def mme_count(rng, shapes):
     color = rng.choice(sorted({s.color for s in shapes}))
     n = count(shapes, color=color)
     wrong = n + 1 if n == 1 or rng.random() < 0.5 else n - 1
-    return "count", f"{shapes_phrase(n, color)} in the image?", f"{shapes_phrase(wrong, color)} in the image?"
+    return (
+        "count",
+        f"{shapes_phrase(n, color)} in the image?",
+        f"{shapes_phrase(wrong, color)} in the image?",
+        f"{color}: {n}. {n} = {n}.",
+        f"{color}: {n}. {n} is not {wrong}.",
+    )
+
+
+def mme_compare(rng, shapes):
+    """Compare two counts: the yes and the no question ask the two directions."""
+    c1, c2 = rng.sample(sorted({s.color for s in shapes}), 2) if len({s.color for s in shapes}) > 1 else (None, None)
+    if c1 is None or count(shapes, color=c1) == count(shapes, color=c2):
+        return None
+    if count(shapes, color=c1) < count(shapes, color=c2):
+        c1, c2 = c2, c1
+    n1, n2 = count(shapes, color=c1), count(shapes, color=c2)
+    return (
+        "count",
+        f"Are there more {c1} shapes than {c2} shapes in the image?",
+        f"Are there more {c2} shapes than {c1} shapes in the image?",
+        f"{c1}: {n1}. {c2}: {n2}. {n1} > {n2}.",
+        f"{c2}: {n2}. {c1}: {n1}. {n2} < {n1}.",
+    )
 
 
 def mme_color(rng, shapes):
     wrong = rng.choice([c for c in COLORS if c != shapes[0].color])
-    return "color", f"Is the largest shape {shapes[0].color}?", f"Is the largest shape {wrong}?"
+    think = f"largest: {describe(shapes[0])}."
+    return "color", f"Is the largest shape {shapes[0].color}?", f"Is the largest shape {wrong}?", think, think
 
 
 def mme_existence(rng, shapes):
     present = sorted({(s.color, s.kind) for s in shapes})
     absent = [(c, k) for c in COLORS for k in KINDS if (c, k) not in present]
     (c1, k1), (c2, k2) = rng.choice(present), rng.choice(absent)
-    return "existence", f"Is there a {c1} {k1} in the image?", f"Is there a {c2} {k2} in the image?"
+    n1 = count(shapes, color=c1, kind=k1)
+    return (
+        "existence",
+        f"Is there a {c1} {k1} in the image?",
+        f"Is there a {c2} {k2} in the image?",
+        f"{c1} {plural(k1, n1)}: {n1}.",
+        f"{c2} {k2}s: 0.",
+    )
 
 
 def mme_position(rng, shapes):
     named = unique_shapes(shapes)
-    pairs = [(a, b, "above", "below") for a in named for b in named if above(a, b)]
-    pairs += [(a, b, "to the left of", "to the right of") for a in named for b in named if left_of(a, b)]
+    pairs = [(a, b, "above", "below", "y") for a in named for b in named if above(a, b)]
+    pairs += [(a, b, "to the left of", "to the right of", "x") for a in named for b in named if left_of(a, b)]
     if not pairs:
         return None
-    a, b, true, false = rng.choice(pairs)
+    a, b, true, false, axis = rng.choice(pairs)
+    think = f"{describe(a)}: {axis} {getattr(a, axis) // 10}. {describe(b)}: {axis} {getattr(b, axis) // 10}."
     return (
         "position",
         f"Is the {describe(a)} {true} the {describe(b)}?",
         f"Is the {describe(a)} {false} the {describe(b)}?",
+        think,
+        think,
     )
 
 
 MME_BUILDERS = (mme_count, mme_color, mme_existence, mme_position)
+# Asked in training only: Synth_MME keeps MME's four perception categories in equal shares (its scorer sums them),
+# and the benchmarks compare two counts in Synth_MCQ (`mcq_compare`).
+MME_TRAINING_BUILDERS = (*MME_BUILDERS, mme_compare)
 
 
-# ---- Synth_Math: (category, level, question, integer answer) or None ----
+# ---- Synth_Math: (category, level, question, integer answer, think) or None ----
 
 
 def math_sides(rng, shapes):
@@ -214,31 +302,33 @@ def math_sides(rng, shapes):
     if triangles + squares == 0:
         return None
     question = "How many sides do all the triangles and squares in the image have in total?"
-    return "arithmetic", 2, question, 3 * triangles + 4 * squares
+    sides = 3 * triangles + 4 * squares
+    think = f"triangles: {triangles}. squares: {squares}. 3 x {triangles} + 4 x {squares} = {sides}"
+    return "arithmetic", 2, question, sides, think
 
 
 def math_difference(rng, shapes):
     k1, k2 = rng.sample(KINDS, 2)
-    if count(shapes, kind=k1) <= count(shapes, kind=k2):
+    n1, n2 = count(shapes, kind=k1), count(shapes, kind=k2)
+    if n1 <= n2:
         return None
-    return (
-        "arithmetic",
-        1,
-        f"How many more {k1}s than {k2}s are there in the image?",
-        count(shapes, kind=k1) - count(shapes, kind=k2),
-    )
+    question = f"How many more {k1}s than {k2}s are there in the image?"
+    think = f"{plural(k1, n1)}: {n1}. {plural(k2, n2)}: {n2}. {n1} - {n2} = {n1 - n2}"
+    return "arithmetic", 1, question, n1 - n2, think
 
 
 def math_sum(rng, shapes):
     c1, c2 = rng.sample(list(COLORS), 2)
+    n1, n2 = count(shapes, color=c1), count(shapes, color=c2)
     question = f"How many {c1} shapes and {c2} shapes are there altogether?"
-    return "counting", 1, question, count(shapes, color=c1) + count(shapes, color=c2)
+    return "counting", 1, question, n1 + n2, f"{c1}: {n1}. {c2}: {n2}. {n1} + {n2} = {n1 + n2}"
 
 
 def math_remove(rng, shapes):
     color = rng.choice(sorted({s.color for s in shapes}))
+    n, k = len(shapes), count(shapes, color=color)
     question = f"If all the {color} shapes were removed, how many shapes would be left?"
-    return "counting", 2, question, len(shapes) - count(shapes, color=color)
+    return "counting", 2, question, n - k, f"shapes: {n}. {color}: {k}. {n} - {k} = {n - k}"
 
 
 MATH_BUILDERS = (math_sides, math_difference, math_sum, math_remove)
@@ -247,8 +337,8 @@ MATH_BUILDERS = (math_sides, math_difference, math_sum, math_remove)
 def scene_for(rng: random.Random, builder: Callable):
     """Draw scenes until one is cleanly drawn and the builder can ask its question about it: (shapes, question)."""
     for _ in range(1000):
-        shapes = random_scene(rng, MIN_SHAPES, MAX_SHAPES)
-        if not separated(shapes):
+        shapes = grid_scene(rng)
+        if not separated(shapes):  # never true for grid scenes; kept as the guarantee the labels rely on
             continue
         built = builder(rng, shapes)
         if built is not None:
@@ -256,24 +346,56 @@ def scene_for(rng: random.Random, builder: Callable):
     raise RuntimeError(f"{builder.__name__}: no fitting scene in 1000 draws")
 
 
+def mcq_item(rng: random.Random, builder: Callable) -> tuple[list[Shape], dict]:
+    """One MCQ question about a fresh scene: (shapes, row fields without index/image, plus `think`)."""
+    shapes, (category, question, options, answer, hint, seen) = scene_for(rng, builder)
+    letter = "ABCD"[options.index(answer)]
+    return shapes, {
+        "question": question,
+        "hint": hint,
+        **{key: (options[j] if j < len(options) else None) for j, key in enumerate("ABCD")},
+        "answer": letter,
+        "category": category,
+        "l2-category": L2[category],
+        "split": "dev",
+        "think": f"{seen} {answer} is {letter}.",
+    }
+
+
+def mcq_prompt(row: dict) -> str:
+    """The text VLMEvalKit's `ImageMCQDataset.build_prompt` shows the model for this row (hint, question, options)."""
+    options = "".join(f"{key}. {row[key]}\n" for key in "ABCD" if row.get(key) is not None)
+    hint = f"Hint: {row['hint']}\n" if row.get("hint") is not None else ""
+    select = "Please select the correct answer from the options above. \n"
+    return f"{hint}Question: {row['question']}\nOptions:\n{options}{select}"
+
+
+def mme_items(rng: random.Random, builder: Callable) -> tuple[list[Shape], list[dict]]:
+    """A yes question and a no question about one fresh scene, each with its `think`."""
+    shapes, (category, yes, no, yes_think, no_think) = scene_for(rng, builder)
+    return shapes, [
+        {"question": f"{question} Please answer yes or no.", "answer": answer, "category": category, "think": think}
+        for question, answer, think in ((yes, "Yes", yes_think), (no, "No", no_think))
+    ]
+
+
+def math_item(rng: random.Random, builder: Callable) -> tuple[list[Shape], dict]:
+    shapes, (category, level, question, answer, think) = scene_for(rng, builder)
+    return shapes, {
+        "question": question,
+        "answer": str(answer),
+        "choices": "[]",
+        "category": category,
+        "level": level,
+        "think": think,
+    }
+
+
 def mcq_rows(n: int, rng: random.Random) -> list[dict]:
     rows = []
     for i in range(n):
-        shapes, (category, question, options, answer, hint) = scene_for(rng, MCQ_BUILDERS[i % len(MCQ_BUILDERS)])
-        letters = {letter: (options[j] if j < len(options) else None) for j, letter in enumerate("ABCD")}
-        rows.append(
-            {
-                "index": i,
-                "question": question,
-                "hint": hint,
-                **letters,
-                "answer": "ABCD"[options.index(answer)],
-                "category": category,
-                "l2-category": L2[category],
-                "split": "dev",
-                "image": encode_png(render(shapes)),
-            }
-        )
+        shapes, item = mcq_item(rng, MCQ_BUILDERS[i % len(MCQ_BUILDERS)])
+        rows.append({"index": i, **item, "image": encode_png(render(shapes))})
     return rows
 
 
@@ -281,19 +403,10 @@ def mme_rows(n: int, rng: random.Random) -> list[dict]:
     """Two rows per image, Yes then No, sharing `image_path`: MME_rating groups a category's rows by it (acc+)."""
     rows = []
     for i in range(n):
-        shapes, (category, yes, no) = scene_for(rng, MME_BUILDERS[i % len(MME_BUILDERS)])
+        shapes, items = mme_items(rng, MME_BUILDERS[i % len(MME_BUILDERS)])
         image = encode_png(render(shapes))
-        for question, answer in ((yes, "Yes"), (no, "No")):
-            rows.append(
-                {
-                    "index": len(rows),
-                    "image": image,
-                    "image_path": f"synth_mme/{i:04d}.png",
-                    "question": f"{question} Please answer yes or no.",
-                    "answer": answer,
-                    "category": category,
-                }
-            )
+        for item in items:
+            rows.append({"index": len(rows), "image": image, "image_path": f"synth_mme/{i:04d}.png", **item})
     return rows
 
 
@@ -301,18 +414,8 @@ def math_rows(n: int, rng: random.Random) -> list[dict]:
     """`choices` is the column `vlmeval.dataset.utils.mathv.post_check` reads; "[]" marks a free-form question."""
     rows = []
     for i in range(n):
-        shapes, (category, level, question, answer) = scene_for(rng, MATH_BUILDERS[i % len(MATH_BUILDERS)])
-        rows.append(
-            {
-                "index": i,
-                "image": encode_png(render(shapes)),
-                "question": question,
-                "answer": str(answer),
-                "choices": "[]",
-                "category": category,
-                "level": level,
-            }
-        )
+        shapes, item = math_item(rng, MATH_BUILDERS[i % len(MATH_BUILDERS)])
+        rows.append({"index": i, **item, "image": encode_png(render(shapes))})
     return rows
 
 
@@ -329,7 +432,7 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def write_benchmarks(lmudata: str | Path, n: int = 24, seed: int = 1) -> Path:
+def write_benchmarks(lmudata: str | Path, n: int = DEFAULT_N, seed: int = 1) -> Path:
     """Write the three synthetic TSVs into `lmudata` (n questions each; Synth_MME: n images, 2n questions).
 
     Reuses matching files (manifest of n/seed plus checksums). Each TSV is replaced atomically, so a

@@ -18,7 +18,7 @@ from filelock import FileLock
 from ..atomic import atomic_directory
 from ..compat import ensure_torchvision_importable
 
-BUILDER_VERSION = 3
+BUILDER_VERSION = 4  # bump whenever the tokenizer corpus, sizes or config change: cached builds are rebuilt
 MANIFEST = "tiny_manifest.json"
 
 # Text: hidden, layers, heads, kv heads, intermediate, mrope section (sums to head_dim / 2).
@@ -109,7 +109,15 @@ def build_tiny_model(size: str, out: str | Path, seed: int = 0) -> Path:
 def _manifest(size: str, seed: int) -> dict:
     import transformers
 
-    return {"size": size, "seed": seed, "builder": BUILDER_VERSION, "transformers": transformers.__version__}
+    from .data import VERSION as DATA_VERSION  # the tokenizer is trained on the synthetic questions
+
+    return {
+        "size": size,
+        "seed": seed,
+        "builder": BUILDER_VERSION,
+        "data": DATA_VERSION,
+        "transformers": transformers.__version__,
+    }
 
 
 def is_built(out: str | Path, size: str, seed: int = 0) -> bool:

@@ -8,7 +8,7 @@ import random
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from .shapes import COLORS, KINDS, random_question, random_scene
+from .shapes import COLORS, KINDS
 
 SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -46,21 +46,19 @@ CHAT_TEMPLATE = (
 )
 
 
-def training_corpus(seed: int, n: int = 3000) -> list[str]:
-    """Text the tokenizer should compress well: questions, answers, reasoning format, chat markup."""
-    rng = random.Random(seed)
+def training_corpus(seed: int, n: int = 1500) -> list[str]:
+    """Text the tokenizer should compress well: the synthetic prompts, reasoning and answers, chat markup."""
+    from ..data.jsonl import FORMAT_INSTRUCTION
+    from .data import FORMATS, synthetic_question
+
+    rng = random.Random(f"tokenizer:{seed}")
     lines = []
-    for _ in range(n):
-        q = random_question(rng, random_scene(rng))
-        lines.append(f"system\nYou are a helpful assistant.\nuser\n{q.text}\nassistant\n")
-        lines.append(
-            f"<think>I count the {rng.choice(list(COLORS))} {rng.choice(KINDS)}s. </think><answer>{q.answer}</answer>"
-        )
+    for i in range(n):
+        _, text, answer, think, _ = synthetic_question(rng, FORMATS[i % len(FORMATS)])
+        lines.append(f"system\nYou are a helpful assistant.\nuser\n{text}\n{FORMAT_INSTRUCTION}\nassistant\n")
+        lines.append(f"<think>{think}</think><answer>{answer}</answer>")
     lines += [str(i) for i in range(100)]
-    lines.append(
-        "First think about the question step by step inside <think> </think> tags, then give the final "
-        "answer inside <answer> </answer> tags. The answer is (A) (B) (C) (D) yes no true false."
-    )
+    lines.append(f"{' '.join(COLORS)} {' '.join(KINDS)} (A) (B) (C) (D) yes no Yes No true false")
     return lines
 
 

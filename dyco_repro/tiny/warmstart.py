@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import json
 import random
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -29,14 +28,15 @@ import torch
 from filelock import FileLock
 
 from ..atomic import atomic_directory
+from .data import VERSION as DATA_VERSION
 from .model import MANIFEST as BASE_MANIFEST
 from .model import SIZES, cache_dir, ensure_tiny_model
 
-WARMSTART_VERSION = 2
+WARMSTART_VERSION = 3  # bump whenever targets or training change: cached warm starts are rebuilt
 MANIFEST = "warmstart_manifest.json"
 SFT_DATA_SEED = 10_000  # the warm-start samples use seed SFT_DATA_SEED + seed
 HELDOUT_SEED = 20_000  # default seed of the held-out prompts `reward_means` scores
-RL_MAX_COMPLETION_TOKENS = 24  # profile=tiny's train.max_completion_length: every target must fit in it
+RL_MAX_COMPLETION_TOKENS = 32  # profile=tiny's train.max_completion_length: every target must fit in it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,30 +57,12 @@ class WarmStartRecipe:
 
 DEFAULT_RECIPE = WarmStartRecipe()
 
-# (question pattern, reasoning template): the questions of `shapes.random_question`. Templates only use words
-# the tiny tokenizer has merges for, so every target stays within RL_MAX_COMPLETION_TOKENS.
-_REASONING = (
-    (re.compile(r"How many (\w+) shapes plus (\w+) shapes"), "I count the {0} shapes plus the {1} shapes."),
-    (re.compile(r"Are there more (\w+) shapes than (\w+) shapes"), "I count the {0} shapes, then the {1} shapes."),
-    (re.compile(r"How many (\w+) shapes are"), "I count the {0} shapes."),
-    (re.compile(r"How many (\w+)s are"), "I count the {0}s."),
-    (re.compile(r"What colour is the largest shape"), "I find the largest shape."),
-)
-_FALLBACK_REASONING = "I look at the image."
 
+def target_completion(think: str, answer: str) -> str:
+    """The warm-start target, in the format `format_reward` accepts: `<think>...</think><answer>...</answer>`.
 
-def reasoning_for(question: str) -> str:
-    """A short templated reasoning for a synthetic question (a generic sentence for any other question)."""
-    for pattern, template in _REASONING:
-        m = pattern.search(question)
-        if m:
-            return template.format(*m.groups())
-    return _FALLBACK_REASONING
-
-
-def target_completion(question: str, answer: str) -> str:
-    """The warm-start target, in the format `format_reward` accepts: `<think>...</think><answer>...</answer>`."""
-    return f"<think>{reasoning_for(question)}</think><answer>{answer}</answer>"
+    `think` is the training row's reasoning (`data.synthetic_rows`): what is seen, then the computation on it."""
+    return f"<think>{think}</think><answer>{answer}</answer>"
 
 
 def prompt_text(prompt: list[dict]) -> str:
@@ -132,6 +114,7 @@ def _manifest(base: str | Path, size: str, seed: int, recipe: WarmStartRecipe) -
         "size": size,
         "seed": seed,
         "version": WARMSTART_VERSION,
+        "data": DATA_VERSION,
         "recipe": dataclasses.asdict(recipe),
         "base": json.loads((Path(base) / BASE_MANIFEST).read_text()),
         "torch": torch.__version__,
@@ -192,17 +175,39 @@ def build_warm_start(
 
 
 def sft_dataset(data_dir: Path, n: int, seed: int):
-    """Warm-start rows: the RL rows of a synthetic set (`prompt`, `images`) plus a `completion` in reward format."""
+    """Warm-start rows: the RL rows of a synthetic set (`prompt`, `images`) plus a `completion` in reward format.
+
+    Every other row shows its prompt as evaluation does (`evaluation_prompt`), so the warm start knows both
+    layouts: the policy RL trains and the model Table 1 scores read the same questions slightly differently."""
     from ..data import load_jsonl
     from .data import write_dataset
 
-    rows = load_jsonl(write_dataset(data_dir / "set", n, seed) / "train.jsonl").dataset
+    path = write_dataset(data_dir / "set", n, seed) / "train.jsonl"
+    raw = {row["id"]: row for row in map(json.loads, path.read_text().splitlines())}
+    rows = load_jsonl(path).dataset
 
-    def add_completion(row):
-        text = target_completion(prompt_text(row["prompt"]), row["solution"])
-        return {"completion": [{"role": "assistant", "content": text}]}
+    def add_completion(row, index):
+        source = raw[row["id"]]
+        out = {"completion": [{"role": "assistant", "content": target_completion(source["think"], row["solution"])}]}
+        if index % 2:
+            out["prompt"] = evaluation_prompt(source["conversations"][0]["value"].removeprefix("<image>\n"))
+        return out
 
-    return rows.map(add_completion).select_columns(["prompt", "completion", "images"])
+    return rows.map(add_completion, with_indices=True).select_columns(["prompt", "completion", "images"])
+
+
+def evaluation_prompt(question: str) -> list[dict]:
+    """The user turn `dyco_repro.evaluation.inference.to_chat` builds for a synthetic benchmark question: the image,
+    the question exactly as VLMEvalKit's `build_prompt` gives it, then the format instruction as its own part
+    (profile=tiny's `eval.instruction`), with no separator between them."""
+    from ..data import FORMAT_INSTRUCTION
+
+    content = [
+        {"type": "image", "text": None},
+        {"type": "text", "text": question},
+        {"type": "text", "text": FORMAT_INSTRUCTION},
+    ]
+    return [{"role": "user", "content": content}]
 
 
 @contextlib.contextmanager

@@ -9,8 +9,9 @@ from trainer_settings import micro_batch, tiny_trainer_settings
 from transformers import Qwen2_5_VLForConditionalGeneration
 from trl import GRPOConfig, GRPOTrainer
 
-from dyco_repro.algos.grpo_family import REWEIGHTED, DyCoGRPOTrainer
-from dyco_repro.dyco import DyCoConfig, capture, compute_signals, reweight
+from dyco_repro.algos.dyco_join import GROUP, REWEIGHTED
+from dyco_repro.algos.grpo_family import DyCoGRPOTrainer
+from dyco_repro.dyco import DyCoConfig, capture, compute_signals, reweight, sapo_length_factor
 
 LOSSES = {  # the GRPO family as TRL configures it
     "grpo": {"loss_type": "grpo"},
@@ -85,6 +86,9 @@ def test_dyco_loss_is_stock_loss_on_reweighted_advantages(
     signals = compute_signals(stock.model, model_inputs, P, cfg)
     assert (signals.role != 0).any(), "the check needs non-neutral tokens"
     expected = reweight(inputs["advantages"], signals, inputs["completion_mask"], cfg)
+    if loss == "sapo":  # the released length factor min(|o| / 60, 1) rides along under SAPO
+        length = sapo_length_factor(inputs["completion_mask"], cfg.sapo_length_tokens)[:, None]
+        expected = torch.where(inputs["completion_mask"].bool(), expected * length, expected)
     # (the sequence variant z-scores over 4 completions, which magnifies last-bit differences)
     torch.testing.assert_close(rollout[REWEIGHTED], expected, rtol=1e-3, atol=1e-4)
     assert not torch.allclose(expected, inputs["advantages"][:, None].expand_as(expected))
@@ -125,3 +129,33 @@ def test_training_logs_dyco_metrics(tiny_s_dir, tiny_processor, dataset, tmp_pat
         fracs = entry["dyco/visual_frac"] + entry["dyco/textual_frac"] + entry["dyco/neutral_frac"]
         assert fracs == pytest.approx(1.0, abs=1e-6)
         assert entry["dyco/weight_min"] - 1e-6 <= entry["dyco/weight_mean"] <= entry["dyco/weight_max"] + 1e-6
+
+
+@pytest.mark.slow
+def test_loss_micro_batches_hold_whole_prompt_groups(tiny_s_dir, tiny_processor, dataset, tmp_path, monkeypatch):
+    # 2 micro-batches of 4 rows per rollout of 8 = 4 prompts x 2 completions: TRL's row shuffle would split groups
+    seen = []
+    real = GRPOTrainer._compute_loss
+
+    def spy(self, model, inputs):
+        seen.append(inputs[GROUP].tolist())
+        return real(self, model, inputs)
+
+    monkeypatch.setattr(GRPOTrainer, "_compute_loss", spy)
+    settings = {"num_generations": 2, "gradient_accumulation_steps": 2, "max_steps": 1}
+    trainer = make_trainer(
+        DyCoGRPOTrainer, tiny_s_dir, tiny_processor, dataset, tmp_path, dyco=DyCoConfig(), args=settings
+    )
+    trainer.train()
+    assert len(seen) == 2
+    assert sorted(g for batch in seen for g in batch) == [0, 0, 1, 1, 2, 2, 3, 3]
+    for batch in seen:
+        assert all(batch.count(g) == 2 for g in batch), f"a micro-batch split a prompt group: {batch}"
+
+
+def test_dyco_needs_micro_batches_of_whole_groups(tiny_s_dir, tiny_processor, dataset, tmp_path):
+    with pytest.raises(ValueError, match="multiple of num_generations"):
+        make_trainer(
+            DyCoGRPOTrainer, tiny_s_dir, tiny_processor, dataset, tmp_path, dyco=DyCoConfig(),
+            args={"per_device_train_batch_size": 2, "gradient_accumulation_steps": 2},
+        )  # fmt: skip

@@ -17,8 +17,10 @@ from trainer_settings import tiny_trainer_settings
 from transformers import AutoModelForImageTextToText, Qwen2_5_VLForConditionalGeneration
 from trl import GRPOTrainer
 
-from dyco_repro.algos import ppo
-from dyco_repro.algos.ppo import DyCoPPOTrainer, PPOConfig, gae, policy_loss, terminal_rewards, value_loss, whiten
+from dyco_repro.algos import dyco_join
+from dyco_repro.algos.core import gae, policy_loss, terminal_rewards, value_loss, whiten
+from dyco_repro.algos.dyco_join import Captured
+from dyco_repro.algos.ppo import DyCoPPOTrainer, PPOConfig
 from dyco_repro.dyco import DyCoConfig, reweight
 from dyco_repro.dyco.signals import DyCoSignals
 from dyco_repro.tiny.shapes import random_scene, render
@@ -199,7 +201,7 @@ def test_dyco_reweights_the_gae_advantages_and_alpha_zero_leaves_them(tiny_s_dir
             "values": torch.randn(4, 4, generator=torch.Generator().manual_seed(0)),
             "old_logps": torch.zeros(4, 4),
             "rewards_per_func": torch.tensor([[1.0], [0.0], [1.0], [0.0]]),
-            "signals": signals,
+            "captured": Captured(signals=signals),  # what the rollout pass's armed capture handed back
         }
         output = {"completion_mask": mask}
         trainer._ppo_advantages(output, state)
@@ -228,14 +230,14 @@ def test_ppo_trains_and_logs(tmp_path, monkeypatch, method):
         passes.append(torch.is_grad_enabled())
         return real_pass(self, model, *args, **kwargs)
 
-    real_capture = ppo.capture_attention
+    real_capture = dyco_join.capture_attention
 
     def spy_capture(*args, **kwargs):
         captures.append(torch.is_grad_enabled())
         return real_capture(*args, **kwargs)
 
     monkeypatch.setattr(GRPOTrainer, "_get_per_token_logps_and_entropies", spy_pass)
-    monkeypatch.setattr(ppo, "capture_attention", spy_capture)
+    monkeypatch.setattr(dyco_join, "capture_attention", spy_capture)
     final = run(plan_run(config(tmp_path, "algo=ppo", f"method={method}", "train.max_steps=2")))
 
     # per step: one no-grad value/old-logps pass over the rollout, one training forward; nothing else

@@ -14,14 +14,10 @@ from trainer_settings import micro_batch, tiny_trainer_settings
 from transformers import Qwen2_5_VLForConditionalGeneration
 from trl import RLOOConfig, RLOOTrainer
 
-from dyco_repro.algos import FAMILIES, rloo
-from dyco_repro.algos.rloo import (
-    REWEIGHTED,
-    DyCoRLOOTrainer,
-    rloo_args,
-    sequence_advantage,
-    token_gradient_scale,
-)
+from dyco_repro.algos import FAMILIES, dyco_join
+from dyco_repro.algos.core import sequence_advantage, token_gradient_scale
+from dyco_repro.algos.dyco_join import REWEIGHTED
+from dyco_repro.algos.rloo import DyCoRLOOTrainer
 from dyco_repro.dyco import DyCoConfig, capture, compute_signals, reweight
 from dyco_repro.train import plan_run, run
 
@@ -165,7 +161,7 @@ def test_alpha_zero_is_stock_trl(tiny_s_dir, tiny_processor, dataset, loss_input
     assert_same(loss_and_grads(ours, loss_inputs), loss_and_grads(stock, loss_inputs))
 
     # The rollout too: same generation, advantages and old log-probs; nothing captured, nothing added.
-    monkeypatch.setattr(rloo, "capture_attention", lambda *a, **k: pytest.fail("alpha = 0 must not capture"))
+    monkeypatch.setattr(dyco_join, "capture_attention", lambda *a, **k: pytest.fail("alpha = 0 must not capture"))
     torch.manual_seed(3)
     want = stock._generate_and_score_completions(rollout_rows(dataset))
     torch.manual_seed(3)
@@ -248,12 +244,13 @@ def test_signal_is_captured_in_the_old_logps_pass_once_per_rollout(
 
 # -- configuration and end to end ----------------------------------------------------------------
 def test_rloo_algo_config_reaches_rloo_config(tmp_path):
-    cfg = plan_run(config(tmp_path, "algo=rloo", "algo.reward_clip_range=[-1,2]", "algo.num_iterations=2")).cfg
-    assert FAMILIES[cfg["algo"]["trainer"]] == (DyCoRLOOTrainer, rloo_args)
-    args = rloo_args(cfg["algo"], cfg["train"], str(tmp_path / "out"), 7, "r")
+    overrides = ("algo=rloo", "algo.trl.reward_clip_range=[-1,2]", "algo.trl.num_iterations=2", "seed=7")
+    plan = plan_run(config(tmp_path, *overrides))
+    assert FAMILIES[plan.cfg["algo"]["trainer"]] == (DyCoRLOOTrainer, RLOOConfig)
+    args = plan.args
     assert isinstance(args, RLOOConfig)
     assert (args.beta, args.epsilon, args.epsilon_high, args.num_iterations) == (0.05, 0.2, None, 2)
-    assert args.reward_clip_range == (-1, 2) and args.normalize_advantages is False
+    assert list(args.reward_clip_range) == [-1, 2] and args.normalize_advantages is False
     assert (args.seed, args.num_generations, args.per_device_train_batch_size) == (7, 4, 4)
 
 
@@ -265,7 +262,7 @@ def test_rloo_trains_and_logs(tmp_path, method):
     assert (final / "preprocessor_config.json").is_file() or (final / "processor_config.json").is_file()
     (logged,) = runs(tmp_path)
     assert logged.data.tags["algo"] == "rloo" and logged.data.tags["method"] == method
-    assert logged.data.params["algo.trainer"] == "rloo" and logged.data.params["algo.beta"] == "0.05"
+    assert logged.data.params["algo.trainer"] == "rloo" and logged.data.params["algo.trl.beta"] == "0.05"
     assert logged.data.params["dyco.alpha"] == ("0.0" if method == "baseline" else "0.2")
     history = mlflow.MlflowClient().get_metric_history(logged.info.run_id, "reward")
     assert [m.step for m in history] == [1, 2]

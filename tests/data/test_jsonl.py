@@ -70,7 +70,7 @@ def test_synthetic_set_loads_as_trl_rows(synth):
         assert kinds == ["image", "text"]
         text = message["content"][1]["text"]
         question = raw["conversations"][0]["value"].removeprefix("<image>\n")
-        assert text.startswith(question) and text.endswith(FORMAT_INSTRUCTION)
+        assert text.startswith(question.strip()) and text.endswith(FORMAT_INSTRUCTION)
         assert "<image>" not in text
 
 

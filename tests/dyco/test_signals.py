@@ -129,7 +129,7 @@ def ref_sequence_scores(score, role, completion_mask, cfg) -> list[float]:
             z = [(raw[b] - mean) / std for b in range(B)]
     seq = []
     for b in range(B):
-        s = math.tanh(z[b]) if n_active[b] > 0 else 0.0
+        s = math.tanh(z[b]) if n_valid[b] > 0 else 0.0  # an all-neutral completion's 0.5 is z-scored too
         if cfg.min_completion_tokens > 0 and 0 < n_valid[b] < cfg.min_completion_tokens:
             s = -1.0
         seq.append(s)
@@ -241,9 +241,9 @@ def assert_matches(sig, ref: Reference, completion_mask, adv=None, atol=1e-5, ch
 
 
 CFGS = {
-    "default-token": DyCoConfig(),
-    "default-sequence": DyCoConfig(variant="sequence"),
-    "custom-token": DyCoConfig(alpha=0.7, tau_vis=0.03, tau_txt=0.1),
+    "default-token": DyCoConfig(variant="token"),
+    "default-sequence": DyCoConfig(),
+    "custom-token": DyCoConfig(variant="token", alpha=0.7, tau_vis=0.03, tau_txt=0.1),
     "custom-sequence": DyCoConfig(variant="sequence", alpha=0.5, tau_vis=-0.02, tau_txt=0.2, clamp=0.35),
 }
 
@@ -290,7 +290,7 @@ def test_hand_computed_example():
     assert sig.role.tolist() == [[0, 1, -1]]
     torch.testing.assert_close(sig.score, torch.tensor([[0.0, 0.6, 0.4]]))
 
-    cfg = DyCoConfig(alpha=0.2)
+    cfg = DyCoConfig(alpha=0.2, variant="token")
     e = [math.exp(0.0), math.exp(0.6), math.exp(0.4)]
     w = [3 * x / sum(e) for x in e]
     got = reweight(torch.tensor([2.0]), sig, completion_mask, cfg)

@@ -10,7 +10,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dyco_repro.dyco import DyCoConfig, DyCoSignals, reweight, sequence_scores, token_weights
+from dyco_repro.dyco import (
+    DyCoConfig,
+    DyCoSignals,
+    advantage_factor,
+    reweight,
+    sapo_length_factor,
+    sequence_scores,
+    token_weights,
+)
 
 FRIENDLY = settings(max_examples=50, deadline=None)
 
@@ -41,7 +49,7 @@ def test_token_weights_hand_computed():
 
 
 def test_token_reweight_hand_computed():
-    cfg = DyCoConfig(alpha=0.5)
+    cfg = DyCoConfig(alpha=0.5, variant="token")
     score = [[0.0, 0.6, 0.4, 0.9], [0.2, 0.2, 0.0, 0.0]]
     role = [[0, 1, -1, 1], [1, 1, 0, 0]]
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
@@ -70,7 +78,8 @@ SEQ_MASK = torch.tensor([[1, 1, 1], [1, 1, 0], [0, 0, 0], [1, 1, 0]])
 def expected_sequence_scores():
     raw = {0: sigmoid(0.5), 1: 0.5, 3: sigmoid(0.8)}  # completion 2 has no tokens: not in the statistics
     mean, std = statistics.mean(raw.values()), statistics.stdev(raw.values())  # stdev is the unbiased one
-    return [math.tanh((raw[0] - mean) / std), 0.0, 0.0, math.tanh((raw[3] - mean) / std)]
+    z = {b: (r - mean) / std for b, r in raw.items()}
+    return [math.tanh(z[0]), math.tanh(z[1]), 0.0, math.tanh(z[3])]
 
 
 def test_sequence_scores_hand_computed():
@@ -78,8 +87,8 @@ def test_sequence_scores_hand_computed():
     want = expected_sequence_scores()
     assert got.shape == (4,)
     torch.testing.assert_close(got, torch.tensor(want, dtype=got.dtype))
-    assert got[1] == 0  # no non-neutral token: exactly no signal, although its 0.5 shifted the mean
-    assert got[0] != 0 and got[3] != 0
+    assert got[1] < 0  # no non-neutral token: its 0.5 is z-scored with the others (released), below their mean
+    assert got[0] != 0 and got[3] != 0 and got[2] == 0
 
 
 def test_sequence_scores_ignore_neutral_and_invalid_tokens():
@@ -131,8 +140,8 @@ def test_sequence_reweight_factor_and_clamp(adv_shape):
         torch.testing.assert_close(got, want)
     # with a large alpha the factors sit at the clamp bounds
     got = reweight(torch.ones(4), signals, SEQ_MASK, DyCoConfig(variant="sequence", alpha=100.0, clamp=0.2))
-    want = [1.0 + 0.2 * ((s > 0) - (s < 0)) for s in S]  # S = [+, 0, 0, +] here
-    assert want == [1.2, 1.0, 1.0, 1.2]
+    want = [1.0 + 0.2 * ((s > 0) - (s < 0)) for s in S]  # S = [+, -, 0 (no tokens), +] here
+    assert want == [1.2, 0.8, 1.0, 1.2]
     torch.testing.assert_close(got, torch.where(SEQ_MASK.bool(), torch.tensor(want)[:, None], 1.0))
     # negative S: the lower bound
     flipped = make_signals(SEQ_SCORE, SEQ_ROLE)
@@ -269,10 +278,12 @@ def test_config_defaults_match_design():
     assert cfg.tau_vis == 0.0
     assert cfg.tau_txt == 0.05
     assert cfg.layers == (-1,)
-    assert cfg.variant == "token"
+    assert cfg.variant == "sequence"
     assert cfg.text_scope == "after_image"
     assert cfg.clamp == 0.2
-    assert cfg.min_completion_tokens == 0
+    assert cfg.min_completion_tokens == 0  # per model in conf/model/*.yaml (60 / 150), not a library default
+    assert cfg.sapo_length_tokens == 60
+    assert cfg.token_mean_one is False
 
 
 @pytest.mark.parametrize(
@@ -286,6 +297,7 @@ def test_config_defaults_match_design():
         {"layers": ()},
         {"alpha": -0.1},
         {"alpha": -1e-9},
+        {"sapo_length_tokens": -1},
     ],
 )
 def test_config_rejects_bad_values(kwargs):
@@ -299,3 +311,150 @@ def test_config_layers_list_becomes_tuple():
     assert isinstance(cfg.layers, tuple)
     assert DyCoConfig(alpha=0.0).alpha == 0.0  # alpha = 0 (baseline) is valid
     assert DyCoConfig(variant="sequence", text_scope="all").variant == "sequence"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# prompt groups, the released rules and token_mean_one, against an independent float64 reference
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def ref_factors(score, role, mask, cfg, groups=None, sapo_tokens=0):
+    """Per-token factors `[B][C]` in float64, written from docs/method.md with plain Python."""
+    B, C = len(mask), len(mask[0]) if mask else 0
+    groups = [0] * B if groups is None else list(groups)
+    n_valid = [sum(1 for t in range(C) if mask[b][t]) for b in range(B)]
+    out = [[1.0] * C for _ in range(B)]
+    if cfg.variant == "token":
+        for b in range(B):
+            valid = [t for t in range(C) if mask[b][t]]
+            denom = sum(math.exp(score[b][t]) for t in valid)
+            for t in valid:
+                w = len(valid) * math.exp(score[b][t]) / denom
+                out[b][t] = 1 + cfg.alpha * ((w - 1) if cfg.token_mean_one else w)
+    else:
+        raw = []
+        for b in range(B):
+            active = [score[b][t] for t in range(C) if mask[b][t] and role[b][t] != 0]
+            raw.append(sigmoid(sum(active) / len(active)) if active else 0.5)
+        seq = [0.0] * B
+        for g in set(groups):
+            members = [b for b in range(B) if groups[b] == g and n_valid[b] > 0]
+            if len(members) < 2:
+                continue
+            std = statistics.stdev([raw[b] for b in members])
+            if std > 1e-8:
+                mean = statistics.fmean([raw[b] for b in members])
+                for b in members:
+                    seq[b] = math.tanh((raw[b] - mean) / std)
+        for b in range(B):
+            if cfg.min_completion_tokens and 0 < n_valid[b] < cfg.min_completion_tokens:
+                seq[b] = -1.0
+            f = min(max(1 + cfg.alpha * seq[b], 1 - cfg.clamp), 1 + cfg.clamp)
+            for t in range(C):
+                if mask[b][t]:
+                    out[b][t] = f
+    if sapo_tokens:
+        for b in range(B):
+            for t in range(C):
+                if mask[b][t]:
+                    out[b][t] *= min(n_valid[b] / sapo_tokens, 1.0)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def grouped_case():
+    """Four prompt groups: of three, of one, of three all-equal, of three holding an all-neutral completion."""
+    score = [
+        [0.9, 0.1, 0.0, 0.0], [0.3, 0.2, 0.7, 0.0], [0.0, 0.5, 0.5, 0.5],  # group 7
+        [0.6, 0.6, 0.0, 0.0],                                              # group 3: alone
+        [0.4, 0.0, 0.0, 0.0], [0.4, 0.0, 0.0, 0.0], [0.4, 0.0, 0.0, 0.0],  # group 5: equal scores
+        [0.8, 0.8, 0.8, 0.8], [0.0, 0.0, 0.0, 0.0], [0.2, 0.1, 0.0, 0.0],  # group 9: row 8 all neutral
+    ]  # fmt: skip
+    role = [[1 if x else 0 for x in row] for row in score]
+    lengths = [2, 3, 4, 2, 1, 1, 1, 4, 3, 2]
+    mask = [[1 if t < n else 0 for t in range(4)] for n in lengths]
+    groups = [7, 7, 7, 3, 5, 5, 5, 9, 9, 9]
+    return score, role, mask, groups
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        DyCoConfig(),
+        DyCoConfig(alpha=0.5, clamp=0.35),
+        DyCoConfig(min_completion_tokens=3),
+        DyCoConfig(variant="token"),
+        DyCoConfig(variant="token", token_mean_one=True, alpha=0.7),
+    ],
+    ids=["sequence", "sequence-custom", "short-rule", "token", "token-mean-one"],
+)
+def test_grouped_reweight_matches_float64_reference(cfg):
+    score, role, mask, groups = grouped_case()
+    signals, mask_t = make_signals(score, role), torch.tensor(mask)
+    adv = torch.linspace(-2.0, 2.5, len(mask))
+    got = reweight(adv, signals, mask_t, cfg, groups=torch.tensor(groups))
+    want = ref_factors(score, role, mask, cfg, groups) * adv.double()[:, None]
+    torch.testing.assert_close(got.double(), want, rtol=1e-6, atol=1e-6)
+
+
+def test_groups_decide_the_z_score():
+    score, role, mask, groups = grouped_case()
+    signals, mask_t, cfg = make_signals(score, role), torch.tensor(mask), DyCoConfig()
+    seq = sequence_scores(signals, mask_t, cfg, torch.tensor(groups))
+    assert seq[3] == 0, "a group of one has no spread"
+    assert torch.all(seq[4:7] == 0), "a group of equal scores has no spread"
+    raw = [sigmoid(0.8), 0.5, sigmoid(0.15)]  # group 9: the all-neutral completion enters as 0.5
+    mean, std = statistics.fmean(raw), statistics.stdev(raw)
+    torch.testing.assert_close(
+        seq[7:].double(), torch.tensor([math.tanh((r - mean) / std) for r in raw]).double(), rtol=1e-6, atol=1e-6
+    )
+    assert seq[8] < 0
+    # the same rows as one group z-score against each other: different scores
+    assert not torch.allclose(seq, sequence_scores(signals, mask_t, cfg))
+    # group ids are labels: renaming them changes nothing
+    renamed = torch.tensor([{7: 0, 3: 100, 5: -4, 9: 2}[g] for g in groups])
+    assert torch.equal(seq, sequence_scores(signals, mask_t, cfg, renamed))
+
+
+def test_text_only_completions_are_neutral_and_score_one_half():
+    # a text-only prompt's completion has only neutral tokens: raw 0.5, which still takes part in its group
+    score = [[0.0, 0.0, 0.0], [0.9, 0.9, 0.0], [0.1, 0.0, 0.0]]
+    role = [[0, 0, 0], [1, 1, 0], [-1, 0, 0]]
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0], [1, 0, 0]])
+    got = sequence_scores(make_signals(score, role), mask, DyCoConfig())
+    want = ref_factors(score, role, mask.tolist(), DyCoConfig(alpha=1.0, clamp=2.0))[:, 0] - 1  # = S
+    torch.testing.assert_close(got.double(), want, rtol=1e-6, atol=1e-6)
+
+
+def test_sapo_length_factor_matches_reference():
+    score, role, mask, groups = grouped_case()
+    mask_t = torch.tensor(mask)
+    lengths = mask_t.sum(1).double()
+    torch.testing.assert_close(sapo_length_factor(mask_t, 3).double(), (lengths / 3).clamp(max=1))
+    assert torch.equal(sapo_length_factor(mask_t, 0), torch.ones(len(mask)))
+    assert torch.equal(sapo_length_factor(mask_t, 60), mask_t.sum(1) / 60.0)  # the released 60: all short here
+    cfg = DyCoConfig()
+    factor = advantage_factor(make_signals(score, role), mask_t, cfg, torch.tensor(groups))
+    with_length = torch.where(mask_t.bool(), factor * sapo_length_factor(mask_t, 3)[:, None], 1.0)
+    torch.testing.assert_close(with_length.double(), ref_factors(score, role, mask, cfg, groups, sapo_tokens=3))
+
+
+@FRIENDLY
+@given(batch=signal_batches(max_b=6), cfg=cfgs(), data=st.data())
+def test_property_grouped_factors_match_reference(batch, cfg, data):
+    signals, mask = batch
+    B = mask.shape[0]
+    groups = data.draw(st.lists(st.integers(0, 2), min_size=B, max_size=B))
+    got = advantage_factor(signals, mask, cfg, torch.tensor(groups))
+    want = ref_factors(signals.score.double().tolist(), signals.role.tolist(), mask.tolist(), cfg, groups)
+    torch.testing.assert_close(got.double(), want.reshape(got.shape), rtol=1e-5, atol=1e-5)
+
+
+def test_token_mean_one_has_mean_factor_one():
+    score, role, mask, _ = grouped_case()
+    cfg = DyCoConfig(variant="token", token_mean_one=True, alpha=0.2)
+    factor = advantage_factor(make_signals(score, role), torch.tensor(mask), cfg)
+    for b, row in enumerate(mask):
+        valid = torch.tensor(row).bool()
+        torch.testing.assert_close(factor[b, valid].double().mean(), torch.tensor(1.0, dtype=torch.float64))
+    plain = advantage_factor(make_signals(score, role), torch.tensor(mask), DyCoConfig(variant="token", alpha=0.2))
+    torch.testing.assert_close(plain - factor, torch.where(torch.tensor(mask).bool(), 0.2, 0.0))

@@ -3,7 +3,11 @@
 It answers VLMEvalKit's liveness check ("hello") with "Hello!", and a MathVision answer-extraction
 prompt (`vlmeval.dataset.utils.mathv.build_mathv_gpt4_prompt`, which ends with
 "Model respone: <prediction>Extracted answer:") with the last integer of the model's response, else
-"Failed". Every request is recorded, so a test can tell the judge was really asked.
+"Failed". MathVerse's extraction prompt ("Model response: '<prediction>'\nExtracted Answer:") gets the
+last integer or a lone option letter, its scoring prompt ("[Standard Answer]: ... [Model_answer] : ...
+Judgement:") 1 when the two are equal else 0, and LogicVista's letter prompt ("Answer: <start>\n<prediction>
+\n<end>\nYour output:") the option letters the response names, else Z. Every request is recorded, so a
+test can tell the judge was really asked.
 
     with FakeJudge() as judge:
         os.environ["OPENAI_API_BASE"] = judge.url
@@ -31,11 +35,31 @@ def last_integer(text: str) -> str | None:
     return found[-1] if found else None
 
 
+MATHVERSE_RESPONSE, MATHVERSE_END = "Model response: '", "'\nExtracted Answer:"
+MATHVERSE_SCORE = re.compile(r"\[Standard Answer\]: (.*)\n\s*\[Model_answer\] : (.*)\n\s*Judgement:\s*$")
+LOGICVISTA_RESPONSE, LOGICVISTA_END = "Answer: <start>\n", "\n<end>\nYour output:"
+LETTER = re.compile(r"\b([A-E])\b")
+
+
+def last_block(prompt: str, start: str, end: str) -> str | None:
+    """The text between the last `start` and a final `end` (the prompts' in-context examples come first)."""
+    if start not in prompt or not prompt.rstrip().endswith(end.rstrip()):
+        return None
+    return prompt.rsplit(start, 1)[1].rstrip()[: -len(end.rstrip())]
+
+
 def judge_answer(prompt: str) -> str:
     """What the fake judge replies to one user prompt."""
     if RESPONSE_MARK in prompt and prompt.rstrip().endswith(ANSWER_MARK):
         response = prompt.rsplit(RESPONSE_MARK, 1)[1].rstrip()[: -len(ANSWER_MARK)]
         return last_integer(response) or "Failed"
+    if (response := last_block(prompt, MATHVERSE_RESPONSE, MATHVERSE_END)) is not None:
+        letters = LETTER.findall(response)
+        return last_integer(response) or (letters[-1] if len(letters) == 1 else "null")
+    if found := MATHVERSE_SCORE.search(prompt):
+        return "1" if found.group(1).strip() == found.group(2).strip() else "0"
+    if (response := last_block(prompt, LOGICVISTA_RESPONSE, LOGICVISTA_END)) is not None:
+        return "".join(sorted(set(LETTER.findall(response)))) or "Z"
     if prompt.strip().lower() == "hello":
         return "Hello!"
     return "Failed"
@@ -113,7 +137,7 @@ class FakeJudge:
     def judged(self) -> list[dict]:
         """The requests that were answer extractions (not liveness checks)."""
         with self._lock:
-            return [r for r in self.requests if RESPONSE_MARK in prompt_text(r["body"])]
+            return [r for r in self.requests if prompt_text(r["body"]).strip().lower() != "hello"]
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ TASKS = Path(__file__).resolve().parent / "lm_eval_tasks"
 SYNTHETIC = ("Synth_Math", "Synth_MCQ", "Synth_MME")
 SIZES = {"Synth_MCQ": 24, "Synth_MME": 48, "Synth_Math": 24}  # eval.synthetic_n=24; MME: 24 yes/no pairs
 BENCH = all_benchmarks()
+# These tests check evaluation, not the tiny world's sizes: small benchmarks and short generations keep them fast.
+SMALL = ["eval.synthetic_n=24", "eval.max_new_tokens=24"]
 
 # Every CLI run imports this first (PYTHONPATH): a connection to anything but this machine is refused and
 # logged, so "nothing is downloaded" is checked, not assumed.
@@ -90,7 +92,7 @@ def cli_env(tmp_path: Path, env: dict | None = None) -> tuple[dict, Path]:
 
 def cli_args(output_root: Path, overrides, checkpoint: str | None = "base") -> list[str]:
     ckpt = [f"checkpoint={checkpoint}"] if checkpoint else []
-    return ["profile=tiny", *ckpt, f"output_root={output_root}", *overrides]
+    return ["profile=tiny", *SMALL, *ckpt, f"output_root={output_root}", *overrides]
 
 
 def cli(tmp_path: Path, output_root: Path, *overrides: str, checkpoint: str | None = "base", env=None) -> Run:
@@ -198,7 +200,7 @@ def cli_many(tmp_path: Path, cases: dict[str, list[str]], parallel: int = 2) -> 
 def config(output_root: Path, *overrides: str):
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         return compose(
-            "config", overrides=["profile=tiny", "checkpoint=base", f"output_root={output_root}", *overrides]
+            "config", overrides=["profile=tiny", *SMALL, "checkpoint=base", f"output_root={output_root}", *overrides]
         )
 
 
@@ -689,10 +691,11 @@ def expected_messages(tmp: Path) -> dict[str, list[str]]:
             md5.WeMath.DATASET_MD5["WeMath"],
             "nothing is downloaded",
         ],
-        "md5_mismatch": [
-            f"{(tmp / 'junk_lmudata').resolve()}/MME.tsv has md5",
-            f"VLMEvalKit expects {md5.ImageYORNDataset.DATASET_MD5['MME']}",
-            "we do not",
+        "md5_mismatch": [  # a local, non-official TSV is allowed only with the columns the class reads
+            f"{(tmp / 'junk_lmudata').resolve()}/MME.tsv (md5",
+            f"not VLMEvalKit's {md5.ImageYORNDataset.DATASET_MD5['MME']}",
+            "lacks the column(s) image, image_path, answer, category",
+            "we do not download",
         ],
         "missing_checkpoint": ["checkpoint=/nonexistent", "no config.json"],
         "no_weights": ["no weights"],

@@ -112,7 +112,7 @@ def seeded_cell(sweep_dir, method, seed, shift, n=40):
         items = pd.DataFrame({"item": [str(i) for i in range(n)], "cluster": [str(i // 2) for i in range(n)]})
         path = write_items(items.assign(score=hits), run_dir / "eval" / bench)
         scores[bench] = BenchmarkScore(
-            100 * hits.mean(), "exact_matching", True, "Visual-Centric Reasoning", n, None, path
+            100 * hits.mean(), "exact_matching", True, "Visual-Centric Reasoning", n, None, items=path
         )
     return CellRecord(
         sweep_id="s-2",

@@ -100,15 +100,27 @@ def test_markdown_cells_bold_markers_and_avg():
     table = build_table(tiny_records(), COLUMNS, model_order=["tiny-s", "tiny-m"])
     rows = markdown_rows(to_markdown(table))
     assert rows[("tiny-s", "Zero-Shot")] == ["10.0", "20.0", "30.0", "20.0"]
-    # 40.04 and 40.0 both print as 40.0: a tie, both bold. The rule-judged 50.0 carries a dagger,
+    # 40.04 and 40.0 both print as 40.0: a tie, neither bold. The rule-judged 50.0 carries a dagger,
     # and so does the Avg it enters; the better Avg (51.0) is bold.
-    assert rows[("tiny-s", "GRPO")] == ["**40.0**", "50.0†", "**60.0**", "50.0†"]
-    assert rows[("tiny-s", "GRPO + DyCo-RL")] == ["**40.0**", "**55.0**", "58.0", "**51.0**"]
+    assert rows[("tiny-s", "GRPO")] == ["40.0", "50.0†", "**60.0**", "50.0†"]
+    assert rows[("tiny-s", "GRPO + DyCo-RL")] == ["40.0", "**55.0**", "58.0", "**51.0**"]
     # Not judged, not run: no bold against a missing value, and no Avg over a partial row.
     assert rows[("tiny-s", "DAPO")] == ["n/j", "**30.0**", "–", "–"]
     assert rows[("tiny-s", "DAPO + DyCo-RL")] == ["35.0", "25.0", "40.0", "33.3"]
     # No baseline/dyco records for tiny-m: only its Zero-Shot row, with the missing benchmark not run.
     assert rows[("tiny-m", "Zero-Shot")] == ["11.0", "21.0", "–", "–"]
+
+
+def test_numbers_from_local_tsvs_are_marked():
+    """A score on a local TSV (official_data false: e.g. the tiny fixtures) carries §, and so does its Avg."""
+    local = Score(20.0, "exact_matching", True, official_data=False)
+    records = complete_official_records()[:2] + [
+        CellResult("tiny-s", "dyco", "grpo", {"Synth_Math": exact(12.0), "Synth_MCQ": local, "Synth_MME": exact(29.0)})
+    ]
+    markdown = to_markdown(build_table(records, COLUMNS))
+    assert markdown_rows(markdown)[("tiny-s", "GRPO + DyCo-RL")] == ["**12.0**", "20.0§", "29.0", "**20.3**§"]
+    assert markdown_rows(markdown)[("tiny-s", "GRPO")] == ["10.0", "20.0", "**30.0**", "20.0"]
+    assert notes_line(markdown) == "Notes: § from a local TSV, not VLMEvalKit's official file (e.g. the tiny fixtures)."
 
 
 def test_dapo_dyco_row_and_pairs_are_adjacent():
@@ -251,15 +263,15 @@ def test_deltas_against_reference_have_sign_and_value():
     markdown = to_markdown(table)
     rows = markdown_rows(markdown)
     # Synth_MME is not in the reference, grpo+dyco has only Synth_Math: no delta where no reference value.
-    assert rows[("tiny-s", "GRPO")] == ["**40.0** (+1.5)", "50.0† (-2.0)", "**60.0**", "50.0† (+1.0)"]
-    assert rows[("tiny-s", "GRPO + DyCo-RL")][0] == "**40.0** (-1.2)"
+    assert rows[("tiny-s", "GRPO")] == ["40.0 (+1.5)", "50.0† (-2.0)", "**60.0**", "50.0† (+1.0)"]
+    assert rows[("tiny-s", "GRPO + DyCo-RL")][0] == "40.0 (-1.2)"
     assert rows[("tiny-s", "GRPO + DyCo-RL")][1:] == ["**55.0**", "58.0", "**51.0**"]
     assert rows[("tiny-s", "Zero-Shot")] == ["10.0", "20.0", "30.0", "20.0"]  # not in the reference
     assert rows[("tiny-m", "Zero-Shot")] == ["11.0", "21.0", "–", "–"]
     assert notes_line(markdown).endswith("; (±x.x): difference to the paper's value.")
 
     latex = to_latex(table)
-    assert r"\textbf{40.0} {\scriptsize $(+1.5)$}" in latex
+    assert r"GRPO & 40.0 {\scriptsize $(+1.5)$}" in latex  # a tie (40.04 vs 40.0 shown): not bold
     assert r"50.0$^\dagger$ {\scriptsize $(-2.0)$}" in latex
 
     frame = pd.read_csv(io.StringIO(to_csv(table)))
@@ -290,8 +302,8 @@ def test_latex_booktabs_groups_escaping_and_bold():
     assert r"Method & Synth\_Math & Synth\_MCQ & Synth\_MME & Avg \\" in lines
     assert re.search(r"(?<!\\)_", latex.replace(r"\_", "")) is None  # every underscore escaped
     assert r"\multicolumn{5}{l}{\textit{tiny-s}} \\" in lines
-    assert r"+ DyCo-RL & \textbf{40.0} & \textbf{55.0} & 58.0 & \textbf{51.0} \\" in lines
-    assert r"GRPO & \textbf{40.0} & 50.0$^\dagger$ & \textbf{60.0} & 50.0$^\dagger$ \\" in lines
+    assert r"+ DyCo-RL & 40.0 & \textbf{55.0} & 58.0 & \textbf{51.0} \\" in lines
+    assert r"GRPO & 40.0 & 50.0$^\dagger$ & \textbf{60.0} & 50.0$^\dagger$ \\" in lines
     assert r"DAPO & n/j & \textbf{30.0} & -- & -- \\" in lines
     data_rows = [line for line in lines if line.endswith(r"\\") and r"\multicolumn" not in line]
     assert len(data_rows) == 1 + 6  # header + six table rows

@@ -3,42 +3,27 @@
 from __future__ import annotations
 
 import json
+import random
+import re
 import subprocess
 import sys
 from collections import defaultdict
 
-import numpy as np
 import pytest
 from PIL import Image
+from pixels import answer_from_pixels, pixel_shapes
 
 from dyco_repro.tiny import write_dataset
-from dyco_repro.tiny.shapes import COLORS
+from dyco_repro.tiny.benchmarks import MATH_BUILDERS, MCQ_BUILDERS, MME_TRAINING_BUILDERS, separated
+from dyco_repro.tiny.data import FORMATS, synthetic_question
+from dyco_repro.tiny.shapes import render
 
-
-def colour_components(image: Image.Image, colour: str) -> int:
-    """Connected regions of exactly this colour (shapes never touch)."""
-    pixels = np.asarray(image.convert("RGB"))
-    mask = (pixels == np.array(COLORS[colour])).all(-1)
-    seen = np.zeros_like(mask)
-    regions = 0
-    for y, x in zip(*np.nonzero(mask), strict=True):
-        if seen[y, x]:
-            continue
-        regions += 1
-        stack = [(y, x)]
-        seen[y, x] = True
-        while stack:
-            cy, cx = stack.pop()
-            for ny, nx in ((cy + 1, cx), (cy - 1, cx), (cy, cx + 1), (cy, cx - 1)):
-                if 0 <= ny < mask.shape[0] and 0 <= nx < mask.shape[1] and mask[ny, nx] and not seen[ny, nx]:
-                    seen[ny, nx] = True
-                    stack.append((ny, nx))
-    return regions
+N = 240  # enough that every question kind of every format occurs
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    return write_dataset(tmp_path_factory.mktemp("synth") / "set", n=60, seed=3)
+    return write_dataset(tmp_path_factory.mktemp("synth") / "set", n=N, seed=3)
 
 
 def rows(path):
@@ -47,7 +32,7 @@ def rows(path):
 
 def test_released_jsonl_format(dataset):
     data = rows(dataset)
-    assert len(data) == 60 and len({r["id"] for r in data}) == 60
+    assert len(data) == N and len({r["id"] for r in data}) == N
     for r in data:
         human, gpt = r["conversations"]
         assert human["from"] == "human" and human["value"].startswith("<image>\n")
@@ -56,16 +41,46 @@ def test_released_jsonl_format(dataset):
             assert image.format == "PNG" and image.size == (112, 112)
 
 
-def test_count_answers_match_the_pixels(dataset):
-    checked = 0
+def expected_label(question: str, image: Image.Image) -> str:
+    """The label the pixels give: MCQ prompts (VLMEvalKit's layout) map the derived answer to its option letter."""
+    if match := re.match(r"(?:Hint: .*\n)?Question: (.*)\nOptions:\n((?:[A-D]\. .*\n?)+)Please select", question):
+        options = dict(re.findall(r"([A-D])\. (.*)", match.group(2)))
+        answer = answer_from_pixels(match.group(1), image)
+        (letter,) = [k for k, v in options.items() if v == answer]
+        return letter
+    if question.endswith(" Please answer yes or no."):
+        return answer_from_pixels(question.removesuffix(" Please answer yes or no."), image)
+    return answer_from_pixels(question, image)
+
+
+def test_every_label_matches_the_pixels(dataset):
+    """Shapes never touch, so every label (count, colour, position, comparison, arithmetic) is in the pixels."""
     for r in rows(dataset):
-        question = r["conversations"][0]["value"]
-        if r["question_type"] == "count_color":
-            colour = question.split("How many ")[1].split()[0]
-            with Image.open(dataset / r["image"]) as image:
-                assert colour_components(image, colour) == int(r["conversations"][1]["value"]), r["id"]
-            checked += 1
-    assert checked >= 5
+        question = r["conversations"][0]["value"].removeprefix("<image>\n")
+        with Image.open(dataset / r["image"]) as image:
+            assert expected_label(question, image) == r["conversations"][1]["value"], (r["id"], question)
+
+
+def test_generated_scenes_never_touch():
+    """The generator's own guarantee, on many more scenes than the set above: no two shapes' pixels touch."""
+    rng = random.Random(0)
+    for i in range(300):
+        shapes, *_ = synthetic_question(rng, FORMATS[i % 3])
+        assert separated(shapes)
+        assert len(pixel_shapes(render(shapes))) == len(shapes)
+
+
+def test_reasoning_names_what_is_seen_then_computes(dataset):
+    """The warm-start reasoning starts from counts/attributes in the image and ends in the label."""
+    for r in rows(dataset):
+        think, answer = r["think"], r["conversations"][1]["value"]
+        assert re.match(r"(largest|shapes|\w+ ?\w*): ", think), think
+        if r["question_type"].startswith("math_"):
+            assert think.endswith(f"= {answer}"), think
+        if r["question_type"].startswith("mcq_"):
+            assert think.endswith(f"is {answer}."), think
+    sums = [r["think"] for r in rows(dataset) if r["question_type"] == "math_sum"]
+    assert sums and all(re.fullmatch(r"\w+: (\d+)\. \w+: (\d+)\. \1 \+ \2 = \d+", t) for t in sums)
 
 
 def test_questions_need_the_image(dataset):
@@ -74,15 +89,20 @@ def test_questions_need_the_image(dataset):
     for r in rows(dataset):
         answers[r["conversations"][0]["value"]].add(r["conversations"][1]["value"])
     assert any(len(a) > 1 for a in answers.values())
+
+
+def test_every_benchmark_question_kind_and_answer_format_is_trained(dataset):
     kinds = {r["question_type"] for r in rows(dataset)}
-    assert kinds == {"count_color", "count_kind", "compare", "total", "largest_color"}
+    assert kinds == {b.__name__ for b in (*MCQ_BUILDERS, *MME_TRAINING_BUILDERS, *MATH_BUILDERS)}
+    labels = [r["conversations"][1]["value"] for r in rows(dataset)]
+    assert {"A", "B", "C", "D", "Yes", "No"} <= set(labels) and any(label.isdigit() for label in labels)
 
 
 def test_seeded_and_reused(tmp_path, dataset):
-    again = write_dataset(tmp_path / "again", n=60, seed=3)
+    again = write_dataset(tmp_path / "again", n=N, seed=3)
     assert (again / "train.jsonl").read_bytes() == (dataset / "train.jsonl").read_bytes()
     before = (dataset / "train.jsonl").stat().st_mtime_ns
-    write_dataset(dataset, n=60, seed=3)
+    write_dataset(dataset, n=N, seed=3)
     assert (dataset / "train.jsonl").stat().st_mtime_ns == before
 
 

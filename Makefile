@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test lint bench-signal clean demo reproduce-table1 mlflow-ui slurm-up slurm-down
+.PHONY: install test lint bench-signal clean demo reproduce-table1 mlflow-ui slurm-up slurm-down browser-up
 
 install: $(STAMP)
 
@@ -35,6 +35,7 @@ reproduce-table1: install
 
 MLFLOW_PORT ?= 5000
 mlflow-ui: install
+	@echo "MLflow UI: http://127.0.0.1:$(MLFLOW_PORT)/#/experiments?workflowType=machine_learning (the Model training view)"
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db --port $(MLFLOW_PORT)
 
 bench-signal: install
@@ -46,6 +47,10 @@ slurm-up:
 
 slurm-down:
 	bash scripts/slurm/down.sh
+
+# Headless Chromium (Debian's chromium) for the viewer's browser tests (root, apt; see scripts/browser/).
+browser-up:
+	bash scripts/browser/up.sh
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

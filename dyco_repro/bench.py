@@ -2,6 +2,7 @@
 
     python -m dyco_repro.bench signal [--shapes tiny,mid] [--repeats N] [--device cpu|cuda]
     python -m dyco_repro.bench train [--algos grpo,dapo,gspo,sapo,rloo,ppo] [--steps N] [--blocks N]
+    python -m dyco_repro.bench eval [--processes 1,2] [--n N] [--repeats N]
 
 `signal` times, on the same inputs and weights:
   (a) a plain forward over prompt + completion (the model's default attention, sdpa);
@@ -382,9 +383,16 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--algos", default="grpo,dapo,gspo,sapo,rloo,ppo", help="comma-separated algo config names")
     train.add_argument("--steps", type=int, default=6, help="measured steps per block")
     train.add_argument("--blocks", type=int, default=4, help="alternating baseline/DyCo blocks (ABBA)")
+    evaluation = sub.add_parser("eval", help="sharded evaluation: 1 vs N processes, items/s (tiny world, CPU)")
+    evaluation.add_argument("--processes", default="1,2", help="comma-separated process counts; the first is the base")
+    evaluation.add_argument("--n", type=int, default=96, help="items per synthetic benchmark (eval.synthetic_n)")
+    evaluation.add_argument("--batch-size", type=int, default=4, help="eval.batch_size")
+    evaluation.add_argument("--repeats", type=int, default=2, help="runs per process count, interleaved (ABBA)")
     args = parser.parse_args(argv)
     if args.command == "train":
         return _main_train(parser, args)
+    if args.command == "eval":
+        return _main_eval(parser, args)
 
     shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
     unknown = [s for s in shapes if s not in SHAPES]
@@ -421,6 +429,108 @@ def _main_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
     results = bench_train(algos, args.steps, args.blocks)
     print_train_table(results)
     print(json.dumps(results))
+    return 0
+
+
+# ---- eval: data-parallel evaluation, 1 vs N processes ---------------------------------------------------
+
+
+def eval_run(processes: int, output_root: str, n: int, batch_size: int) -> dict[str, float]:
+    """One fresh `python -m dyco_repro.evaluate profile=tiny checkpoint=base` on the synthetic suite as
+    `processes` CPU processes of one thread each (`accelerate launch` with configs/accelerate/cpu_gloo.yaml
+    when more than one). Items and generation seconds come from its results.json (`generation_seconds`:
+    the slowest process's generation loop, model loading excluded); wall seconds include start-up,
+    loading and scoring. Raises RuntimeError when the evaluation fails."""
+    import os
+    import socket
+    import subprocess
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    args = ["profile=tiny", "checkpoint=base", f"output_root={output_root}", f"eval.synthetic_n={n}"]
+    args.append(f"eval.batch_size={batch_size}")
+    if processes == 1:
+        cmd = [sys.executable, "-m", "dyco_repro.evaluate", *args]
+    else:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        config = repo / "configs" / "accelerate" / "cpu_gloo.yaml"
+        launch = ["--config_file", str(config), "--num_processes", str(processes), "--main_process_port", str(port)]
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", *launch, "-m", "dyco_repro.evaluate", *args]
+    env = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    env = {k: v for k, v in env.items() if not k.startswith("OPENAI_")}
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=repo)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{processes} process(es): evaluation failed: {done.stderr.strip().splitlines()[-1:]}")
+    (results,) = Path(output_root, "eval").glob("*/results.json")
+    entries = json.loads(results.read_text())["benchmarks"].values()
+    return {
+        "items": sum(e["generated"] for e in entries),
+        "generation_s": sum(e["generation_seconds"] for e in entries),
+        "wall_s": wall,
+    }
+
+
+def bench_eval(process_counts: list[int], n: int, batch_size: int, repeats: int) -> dict[str, dict[str, float]]:
+    """Median items/s of the generation and of the whole run per process count, runs interleaved
+    (ABBA) so load from elsewhere on the machine falls on every count alike; speed-ups against the first."""
+    import tempfile
+
+    from .tiny.warmstart import ensure_warm_start
+
+    ensure_warm_start("s")  # checkpoint=base: built once here, not timed inside a run
+    runs: dict[int, list[dict[str, float]]] = {p: [] for p in process_counts}
+    for repeat in range(repeats):
+        for processes in process_counts if repeat % 2 == 0 else process_counts[::-1]:
+            print(f"[bench eval] {processes} process(es), run {repeat + 1}/{repeats} ...", file=sys.stderr, flush=True)
+            with tempfile.TemporaryDirectory() as out:
+                runs[processes].append(eval_run(processes, out, n, batch_size))
+    results = {}
+    for processes, measured in runs.items():
+        results[str(processes)] = {
+            "items": measured[0]["items"],
+            "generation_items_per_s": round(statistics.median(r["items"] / r["generation_s"] for r in measured), 3),
+            "wall_items_per_s": round(statistics.median(r["items"] / r["wall_s"] for r in measured), 3),
+            "wall_s": round(statistics.median(r["wall_s"] for r in measured), 2),
+        }
+    base = results[str(process_counts[0])]
+    for r in results.values():
+        r["generation_speedup"] = round(r["generation_items_per_s"] / base["generation_items_per_s"], 3)
+        r["wall_speedup"] = round(r["wall_items_per_s"] / base["wall_items_per_s"], 3)
+    return results
+
+
+def print_eval_table(results: dict[str, dict[str, float]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Sharded evaluation, tiny world on CPU, one thread per process (median)")
+    for column in ("processes", "items", "gen items/s", "gen speed-up", "wall items/s", "wall speed-up", "wall s"):
+        table.add_column(column, justify="right")
+    for processes, r in results.items():
+        cells = (r["generation_items_per_s"], r["generation_speedup"], r["wall_items_per_s"], r["wall_speedup"])
+        table.add_row(processes, str(r["items"]), *(f"{value:.3f}" for value in cells), f"{r['wall_s']:.1f}")
+    Console(stderr=True).print(table)
+
+
+def _main_eval(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    import os
+
+    try:
+        counts = [int(p) for p in args.processes.split(",") if p.strip()]
+    except ValueError:
+        parser.error(f"--processes {args.processes}: give comma-separated integers, e.g. 1,2")
+    if not counts or min(counts) < 1 or len(set(counts)) != len(counts):
+        parser.error(f"--processes {args.processes}: give distinct counts >= 1, e.g. 1,2")
+    if args.n < 1 or args.batch_size < 1 or args.repeats < 1:
+        parser.error("--n, --batch-size and --repeats must be at least 1")
+    results = bench_eval(counts, args.n, args.batch_size, args.repeats)
+    print_eval_table(results)
+    machine = {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)}
+    print(json.dumps({"n": args.n, "batch_size": args.batch_size, "repeats": args.repeats, **machine, **results}))
     return 0
 
 

@@ -4,6 +4,10 @@ One checkpoint x a benchmark suite through VLMEvalKit: our batched HF generation
 dataset's own prompts, VLMEvalKit's own scoring, one results JSON per checkpoint. Cached
 predictions make an interrupted evaluation resume; `force=true` re-scores. `checkpoint=base`
 evaluates the configured base model (Table 1's Zero-Shot row). Bad input: one line, exit 2.
+
+Data-parallel under a launcher (`accelerate launch [--num_processes N] -m dyco_repro.evaluate ...`
+or `torchrun`): each process generates a disjoint share of every benchmark, rank 0 merges the
+shares in the dataset's order, scores once and writes the results once.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from .cli import model_dir_problem, one_line_errors, resolve_model_dir, run_main
 from .evaluation.judge import Judge, check_policy, choose_judge
 from .evaluation.results import RESULTS_FILE, SCHEMA, checkpoint_fingerprint, load_results, save_results, sub_metrics
+from .evaluation.sharding import Processes, join_processes, launched_world
 from .evaluation.suite import Benchmark, EvalError, resolve_benchmarks
 
 
@@ -80,6 +85,15 @@ def check_backend(backend: str) -> None:
             raise EvalError(
                 "eval.backend=vlmeval runs VLMEvalKit's Qwen2VLChat, which needs a CUDA GPU; use eval.backend=hf"
             )
+
+
+def check_launch(backend: str, world: int) -> None:
+    """Raises EvalError for a launch the backend cannot shard."""
+    if backend == "vlmeval" and world > 1:
+        raise EvalError(
+            f"eval.backend=vlmeval spreads one model over every visible GPU (Qwen2VLChat's device_map=auto), so it "
+            f"cannot run as {world} processes; run it as one process, or use eval.backend=hf under accelerate launch"
+        )
 
 
 def synthetic_root(n: int) -> Path:
@@ -144,81 +158,132 @@ def plan_evaluation(cfg: DictConfig) -> EvalPlan:
     )
 
 
-def run_evaluation(plan: EvalPlan) -> dict[str, Any]:
-    """Evaluate every benchmark (reusing finished ones), write and return the results."""
-    from .evaluation.datasets import build_dataset, official_data
-    from .evaluation.inference import PredictionCache, make_generator, predict, write_prediction_file
-    from .evaluation.items import record_items
-    from .evaluation.scoring import score
-    from .images import items_needing_fit
+def run_evaluation(plan: EvalPlan, processes: Processes | None = None) -> dict[str, Any] | None:
+    """Evaluate every benchmark (reusing finished ones), write and return the results (None off rank 0).
 
+    One process: each benchmark is generated, scored and saved in turn. Under a launcher every process
+    generates its share of every benchmark first; rank 0 then merges, scores (the judge runs once per
+    item, on rank 0 only) and saves, while the others are done and their accelerators free.
+    """
+    from .evaluation.datasets import build_dataset
+    from .evaluation.inference import PredictionCache, make_generator, predict
+
+    procs = processes or Processes()
     results_path = plan.output_dir / RESULTS_FILE
     fingerprint = checkpoint_fingerprint(plan.checkpoint)
-    previous = None if plan.force else load_results(results_path)
+    previous = None if plan.force or not procs.is_main else load_results(results_path)
     results = {
         "schema": SCHEMA,
         "checkpoint": str(plan.checkpoint),
         "checkpoint_fingerprint": fingerprint,
         "benchmarks": {},
     }
+    identities = {b.key: _identity(b, plan, fingerprint) for b in plan.benchmarks}
+    reused = {
+        key: old
+        for key, identity in identities.items()
+        if (old := (previous or {}).get("benchmarks", {}).get(key)) is not None and old["identity"] == identity
+    }
+    reused_keys = procs.broadcast(list(reused))
     generator = None
+
+    def generate():
+        nonlocal generator
+        if generator is None:
+            device = procs.device()
+            generator = make_generator(plan.checkpoint, plan.generation, plan.dtype, plan.attn_implementation, device)
+        return generator
+
+    scoring: list[tuple[Benchmark, None, Any, float]] = []
     for bench in plan.benchmarks:
-        judge = plan.judges[bench.key]
-        identity = {
-            "dataset": bench.dataset,
-            "checkpoint_fingerprint": fingerprint,
-            "generation": plan.generation.as_dict(),
-            "judge": judge.name,
-        }
-        old = (previous or {}).get("benchmarks", {}).get(bench.key)
-        if old is not None and old["identity"] == identity:
-            results["benchmarks"][bench.key] = old
-            print(f"{bench.key}: {_shown(old)} (cached)")
+        if bench.key in reused_keys:
+            if procs.is_main:
+                results["benchmarks"][bench.key] = reused[bench.key]
+                print(f"{bench.key}: {_shown(reused[bench.key])} (cached)")
             continue
         start = time.perf_counter()
         dataset = build_dataset(bench, plan.roots[bench.key])
-        folder = plan.output_dir / bench.key
-        cache = PredictionCache(folder, {k: v for k, v in identity.items() if k != "judge"})
-        todo = len(dataset) - len(cache.load())
-        if todo and generator is None:
-            generator = make_generator(plan.checkpoint, plan.generation, plan.dtype, plan.attn_implementation)
-        run = predict(dataset, generator, cache, plan.generation.batch_size, desc=bench.key)
-        pred_file = write_prediction_file(
-            dataset, run.predictions, plan.generation, folder / f"dyco_{bench.dataset}.tsv"
-        )
-        value, raw = score(dataset, bench, judge, pred_file, fresh=plan.force or run.generated > 0)
-        metrics = sub_metrics(raw, bench) | ({bench.score_name: value} if value is not None else {})
-        entry = {
-            "benchmark": bench.key,
-            "dataset": bench.dataset,
-            "group": bench.group,
-            "score": value,
-            "raw": raw,
-            "items": record_items(bench, judge.name, pred_file),  # per-item scores for the paired statistics
-            "judge": judge.name,
-            "official": judge.official,
-            "official_data": official_data(bench, plan.roots[bench.key]),
-            "metrics": metrics,
-            "judge_endpoint": judge.endpoint,
-            "n": len(dataset),
-            "images_adjusted": items_needing_fit(dataset),  # padded to a size Qwen2.5-VL accepts
-            "generated": run.generated,
-            "seconds": time.perf_counter() - start,
-            "samples_per_s": run.generated / run.seconds if run.generated and run.seconds > 0 else None,
-            "generation": plan.generation.as_dict(),
-            "checkpoint": str(plan.checkpoint),
-            "identity": identity,
-        }
-        results["benchmarks"][bench.key] = entry
-        save_results(results_path, results)  # progress survives an interruption
-        print(f"{bench.key}: {_shown(entry)}")
+        if procs.rank > 0 and "image" in dataset.data.columns:
+            # VLMEvalKit writes each item's image file on first use, not atomically: a process of its own
+            # folder never reads an image another process is still writing.
+            dataset.img_root = str(Path(dataset.img_root) / f"rank{procs.rank}")
+        predictions_identity = {k: v for k, v in identities[bench.key].items() if k != "judge"}  # judge-free
+        cache = PredictionCache(plan.output_dir / bench.key, predictions_identity, procs.rank)
+        run = predict(dataset, generate, cache, plan.generation.batch_size, bench.key, procs)
+        if not procs.is_main:
+            continue
+        if procs.distributed:
+            # Scored after every benchmark is generated, so no process waits for the judge; the dataset
+            # (images and all) is read again then rather than held for every benchmark at once.
+            scoring.append((bench, None, run, time.perf_counter() - start))
+        else:
+            _finish(plan, results, results_path, procs, bench, dataset, run, time.perf_counter() - start)
+    for job in scoring:
+        _finish(plan, results, results_path, procs, *job)
+    if not procs.is_main:
+        return None
     if plan.lm_eval.get("tasks"):
-        results["lm_eval"] = _lm_eval(plan, generator, previous, fingerprint)
+        results["lm_eval"] = _lm_eval(plan, generator, previous, fingerprint, procs)
     save_results(results_path, results)
     return results
 
 
-def _lm_eval(plan: EvalPlan, generator, previous: dict | None, fingerprint: str) -> dict[str, Any]:
+def _identity(bench: Benchmark, plan: EvalPlan, fingerprint: str) -> dict[str, Any]:
+    return {
+        "dataset": bench.dataset,
+        "checkpoint_fingerprint": fingerprint,
+        "generation": plan.generation.as_dict(),
+        "judge": plan.judges[bench.key].name,
+    }
+
+
+def _finish(plan: EvalPlan, results: dict, results_path: Path, procs: Processes, bench, dataset, run, seconds) -> None:
+    """Rank 0: the merged prediction file, its score and the benchmark's entry, saved at once."""
+    from .evaluation.datasets import build_dataset, official_data
+    from .evaluation.inference import write_prediction_file
+    from .evaluation.items import record_items
+    from .evaluation.scoring import score
+    from .images import items_needing_fit
+
+    start = time.perf_counter()
+    dataset = dataset or build_dataset(bench, plan.roots[bench.key])
+    judge = plan.judges[bench.key]
+    folder = plan.output_dir / bench.key
+    pred_file = write_prediction_file(dataset, run.predictions, plan.generation, folder / f"dyco_{bench.dataset}.tsv")
+    value, raw = score(dataset, bench, judge, pred_file, fresh=plan.force or run.generated > 0)
+    metrics = sub_metrics(raw, bench) | ({bench.score_name: value} if value is not None else {})
+    entry = {
+        "benchmark": bench.key,
+        "dataset": bench.dataset,
+        "group": bench.group,
+        "score": value,
+        "raw": raw,
+        "items": record_items(bench, judge.name, pred_file),  # per-item scores for the paired statistics
+        "judge": judge.name,
+        "official": judge.official,
+        "official_data": official_data(bench, plan.roots[bench.key]),
+        "metrics": metrics,
+        "judge_endpoint": judge.endpoint,
+        "n": len(dataset),
+        "images_adjusted": items_needing_fit(dataset),  # padded to a size Qwen2.5-VL accepts
+        "generated": run.generated,
+        "processes": procs.world,
+        "generated_per_process": run.generated_per_process,
+        "generation_seconds": run.seconds,
+        "seconds": seconds + time.perf_counter() - start,
+        "samples_per_s": run.generated / run.seconds if run.generated and run.seconds > 0 else None,
+        "generation": plan.generation.as_dict(),
+        "checkpoint": str(plan.checkpoint),
+        "identity": _identity(bench, plan, results["checkpoint_fingerprint"]),
+    }
+    done = results["benchmarks"] | {bench.key: entry}
+    results["benchmarks"] = {b.key: done[b.key] for b in plan.benchmarks if b.key in done}  # the suite's order
+    save_results(results_path, results)  # progress survives an interruption
+    print(f"{bench.key}: {_shown(entry)}")
+
+
+def _lm_eval(plan: EvalPlan, generator, previous: dict | None, fingerprint: str, procs: Processes) -> dict[str, Any]:
+    """lm-evaluation-harness on rank 0 (not sharded)."""
     from .evaluation.inference import make_generator
     from .evaluation.lm_eval_adapter import run_lm_eval
 
@@ -226,7 +291,9 @@ def _lm_eval(plan: EvalPlan, generator, previous: dict | None, fingerprint: str)
     old = (previous or {}).get("lm_eval")
     if old and old.get("settings") == settings and old.get("checkpoint_fingerprint") == fingerprint:
         return old
-    generator = generator or make_generator(plan.checkpoint, plan.generation, plan.dtype, plan.attn_implementation)
+    generator = generator or make_generator(
+        plan.checkpoint, plan.generation, plan.dtype, plan.attn_implementation, procs.device()
+    )
     out = run_lm_eval(
         generator.model,
         generator.processor.tokenizer,
@@ -248,9 +315,18 @@ def _shown(entry: dict) -> str:
 def main(cfg: DictConfig) -> None:
     from .data import DataError
 
-    with one_line_errors(EvalError, DataError):
-        plan = plan_evaluation(cfg)
-        run_evaluation(plan)
+    processes = None
+    try:
+        with one_line_errors(EvalError, DataError):
+            plan = plan_evaluation(cfg)
+            check_launch(plan.generation.backend, launched_world())
+            processes = join_processes()
+            run_evaluation(plan, processes)
+    finally:
+        if processes is not None:
+            processes.close()
+    if not processes.is_main:
+        return
     print(f"results: {plan.output_dir / RESULTS_FILE}")
     print(json.dumps({k: v["score"] for k, v in load_results(plan.output_dir / RESULTS_FILE)["benchmarks"].items()}))
 

@@ -179,7 +179,7 @@ class Store:
         from . import tracking
 
         mlflow.set_tracking_uri(tracking.tracking_uri(self.tracking_uri, self.output_root))
-        mlflow.set_experiment(self.experiment)
+        tracking.use_experiment(self.experiment)
 
     def _search(self, filter_string: str) -> list:
         import mlflow

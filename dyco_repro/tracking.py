@@ -29,6 +29,10 @@ SECRET_WORDS = frozenset(
 # scheme://user:password@host or scheme://token@host -> scheme://***@host
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^\s/@]+)@")
 MASK = "***"
+# MLflow's experiment-kind tag (mlflow 3.x UI): an experiment without it may open on the GenAI overview;
+# "custom_model_development" opens it on the training runs. Values from mlflow's UI (ExperimentKind).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+TRAINING_KIND = "custom_model_development"
 
 
 def tracking_uri(configured: str | None, output_root: str | Path) -> str:
@@ -81,10 +85,19 @@ def drop_foreign_run_id(own_run_id: str | None) -> str | None:
     return leftover if leftover and leftover != own_run_id else None
 
 
+def use_experiment(name: str):
+    """`mlflow.set_experiment(name)`, tagged as a training experiment (EXPERIMENT_KIND_TAG) unless the user
+    chose another kind; returns the experiment."""
+    experiment = mlflow.set_experiment(name)
+    if EXPERIMENT_KIND_TAG not in experiment.tags:
+        mlflow.set_experiment_tag(EXPERIMENT_KIND_TAG, TRAINING_KIND)
+    return experiment
+
+
 def start_run(run_dir: Path, uri: str, experiment: str, run_name: str, resolved: dict, tags: dict[str, str]):
     """Start (or resume, via the id kept in the run directory) this run's MLflow run."""
     mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment)
+    use_experiment(experiment)
     id_file = run_dir / RUN_ID_FILE
     run_id = id_file.read_text().strip() if id_file.exists() else None
     if foreign := drop_foreign_run_id(run_id):

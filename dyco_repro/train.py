@@ -57,7 +57,9 @@ def plan_run(cfg: DictConfig, build: bool = True) -> RunPlan:
     except (TypeError, ValueError) as err:
         raise ConfigError(str(err).splitlines()[0]) from err
     _check_sizes(cfg.train, dyco)
-    args = trl_args(resolved, check_device=not cfg.dry_run)
+    # The hardware is checked only where the run will train: a dry run, or a sweep planning on a login
+    # node without the cell's GPUs (build=False), builds the config as the target machine would.
+    args = trl_args(resolved, check_device=build and not cfg.dry_run)
     if not cfg.dry_run:
         resolve_model_dir(cfg, build=False)  # every check first: nothing is built for a config that fails one
         _data_path(cfg, build=False)

@@ -27,6 +27,7 @@ import torch
 
 from ..dyco import DyCoConfig, advantage_factor, capture_attention, sapo_length_factor
 from ..dyco.signals import NEUTRAL, TEXTUAL, VISUAL, DyCoSignals
+from ..viewer.samples import RoleSampleRows, record_role_samples
 
 REWEIGHTED = "dyco_advantages"  # key under which a rollout keeps its reweighted advantages (raw ones stay)
 GROUP = "dyco_group"  # key under which a rollout keeps its rows' prompt-group ids `[B]`
@@ -40,7 +41,7 @@ class Captured:
     signals: DyCoSignals | None = None
 
 
-class DyCoJoin:
+class DyCoJoin(RoleSampleRows):
     """Mixin for a TRL trainer with `self.model`, `self.accelerator`, `self._metrics` (TRL 1.16.0)."""
 
     def __init__(self, *args: Any, dyco: DyCoConfig | None = None, **kwargs: Any) -> None:
@@ -111,6 +112,7 @@ class DyCoJoin:
         Every process makes the same gathers, whether or not its micro-batch has a valid token (a process
         that skipped them would leave the others waiting forever); a process with none sends NaN.
         """
+        record_role_samples(self, signals, completion_mask, factor)  # the token-role viewer (main process only)
         valid = completion_mask.bool()
         n = valid.sum().clamp_min(1)
         none = not bool(valid.any())

@@ -1,13 +1,14 @@
 """Batched greedy generation with the HF model over a VLMEvalKit dataset's own prompts.
 
 Predictions are appended to a cache as each batch finishes, so an interrupted evaluation resumes
-where it stopped; the cache is tied to the checkpoint and the generation settings.
+where it stopped; the cache is tied to the checkpoint and the generation settings. Under a launcher
+each process generates its share of the items (`sharding`) into its own cache file, and rank 0
+merges the shares.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -17,6 +18,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..atomic import write_text_atomic
+from .sharding import Processes, shard_batches
 
 
 @dataclass(frozen=True)
@@ -49,12 +51,19 @@ def to_chat(message: list[dict], instruction: str | None) -> list[dict]:
 class HFGenerator:
     """Greedy batched generation with a local HF checkpoint (left padding, as in training)."""
 
-    def __init__(self, checkpoint: Path, settings: GenerationSettings, dtype: str = "auto", attn: str = "sdpa"):
+    def __init__(
+        self,
+        checkpoint: Path,
+        settings: GenerationSettings,
+        dtype: str = "auto",
+        attn: str = "sdpa",
+        device: str | None = None,
+    ):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         self.settings = settings
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.processor = AutoProcessor.from_pretrained(
             checkpoint, min_pixels=settings.min_pixels, max_pixels=settings.max_pixels, padding_side="left"
         )
@@ -103,10 +112,13 @@ class VLMEvalKitGenerator:
         return [self.chat.generate(message=[*m, *extra], dataset=dataset_name) for m in messages]
 
 
-def make_generator(checkpoint: Path, settings: GenerationSettings, dtype: str = "auto", attn: str = "sdpa"):
+def make_generator(
+    checkpoint: Path, settings: GenerationSettings, dtype: str = "auto", attn: str = "sdpa", device: str | None = None
+):
+    """The configured backend's generator; `device` (hf backend) is this process's, e.g. cuda:3 under a launcher."""
     if settings.backend == "vlmeval":
         return VLMEvalKitGenerator(checkpoint, settings)
-    return HFGenerator(checkpoint, settings, dtype, attn)
+    return HFGenerator(checkpoint, settings, dtype, attn, device)
 
 
 def scored_text(prediction: str, settings: GenerationSettings) -> str:
@@ -117,34 +129,34 @@ def scored_text(prediction: str, settings: GenerationSettings) -> str:
 
 
 class PredictionCache:
-    """index -> raw prediction, one JSON line per sample, valid only for one checkpoint + settings."""
+    """index -> raw prediction, one JSON line per item, valid only for one checkpoint + settings.
 
-    def __init__(self, folder: Path, identity: dict):
+    One append-only file per process: rank 0 (and a single process) writes `predictions.jsonl`, rank r
+    `predictions.rank<r>.jsonl`, so no two processes ever write one file and a killed run keeps what every
+    shard finished. `load` reads all the files, whichever process count wrote them; under a launcher only
+    rank 0 opens the cache for reading (the others wait for its broadcast), so a reset or a repair never
+    races a writer.
+    """
+
+    def __init__(self, folder: Path, identity: dict, rank: int = 0):
         self.folder = folder
-        self.lines = folder / "predictions.jsonl"
+        self.lines = folder / ("predictions.jsonl" if rank == 0 else f"predictions.rank{rank}.jsonl")
         self.meta = folder / "predictions.meta.json"
         folder.mkdir(parents=True, exist_ok=True)
-        if not self.meta.exists() or json.loads(self.meta.read_text()) != identity:
-            self.lines.unlink(missing_ok=True)
+        if rank == 0 and (not self.meta.exists() or json.loads(self.meta.read_text()) != identity):
+            for path in self.shard_files():
+                path.unlink(missing_ok=True)
             write_text_atomic(self.meta, json.dumps(identity, sort_keys=True))
+
+    def shard_files(self) -> list[Path]:
+        """Every process's file, rank 0's first."""
+        ranked = self.folder.glob("predictions.rank*.jsonl")
+        return [self.folder / "predictions.jsonl", *sorted(ranked, key=lambda p: p.name)]
 
     def load(self) -> dict[str, str]:
         done: dict[str, str] = {}
-        if not self.lines.exists():
-            return done
-        text = self.lines.read_text()
-        whole = []
-        for line in text.splitlines():
-            try:
-                row = json.loads(line)
-                done[str(row["index"])] = row["prediction"]
-            except (ValueError, KeyError, TypeError):
-                break  # a line cut short by a crash: everything after it is redone
-            whole.append(line + "\n")
-        if "".join(whole) != text:
-            # Drop the cut line (and restore a missing final newline) before anything is appended:
-            # otherwise the next prediction would be glued onto it and lost on every later load.
-            write_text_atomic(self.lines, "".join(whole))
+        for path in self.shard_files():
+            done.update(_read_lines(path))
         return done
 
     def add(self, rows: list[tuple[str, str]]) -> None:
@@ -153,29 +165,72 @@ class PredictionCache:
             f.flush()
 
 
+def _read_lines(path: Path) -> dict[str, str]:
+    done: dict[str, str] = {}
+    if not path.exists():
+        return done
+    text = path.read_text()
+    whole = []
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+            done[str(row["index"])] = row["prediction"]
+        except (ValueError, KeyError, TypeError):
+            break  # a line cut short by a crash: everything after it is redone
+        whole.append(line + "\n")
+    if "".join(whole) != text:
+        # Drop the cut line (and restore a missing final newline) before anything is appended:
+        # otherwise the next prediction would be glued onto it and lost on every later load.
+        write_text_atomic(path, "".join(whole))
+    return done
+
+
 @dataclass
 class PredictionRun:
-    predictions: dict[str, str]
-    generated: int  # samples generated now (not from the cache)
-    seconds: float
+    predictions: dict[str, str]  # rank 0: every item's; another rank: those it generated now
+    generated: int  # items generated now (not from the cache), all processes together
+    seconds: float  # wall time of the generation: the slowest process's
+    generated_per_process: list[int]  # in rank order; [generated] for one process
 
 
 def predict(
-    dataset, generate: Callable[[list[list[dict]], str], list[str]], cache: PredictionCache, batch_size: int, desc: str
+    dataset,
+    generator: Callable[[], Callable[[list[list[dict]], str], list[str]]],
+    cache: PredictionCache,
+    batch_size: int,
+    desc: str,
+    processes: Processes | None = None,
 ) -> PredictionRun:
-    """Every sample's raw prediction, generating only those not cached."""
-    done = cache.load()
+    """Every item's raw prediction, generating only those not cached.
+
+    Rank 0 reads the cache and broadcasts what is left (dataset positions); each process generates its
+    batches of it (`shard_batches`) into its own cache file; rank 0 gathers the shares. `generator()`
+    returns the model's generate function (loaded on first call, only by a process with work to do).
+    """
+    processes = processes or Processes()
     data = dataset.data
-    todo = [i for i in range(len(data)) if str(data.iloc[i]["index"]) not in done]
+    done = cache.load() if processes.is_main else {}
+    todo = processes.broadcast([i for i in range(len(data)) if str(data.iloc[i]["index"]) not in done])
+    mine = shard_batches(todo, batch_size, processes.rank, processes.world)
+    generate = generator() if mine else None
+    new: dict[str, str] = {}
     start = time.perf_counter()
-    batches = math.ceil(len(todo) / batch_size)
-    for b in tqdm(range(batches), desc=desc, unit="batch", disable=not todo):
-        rows = [data.iloc[i] for i in todo[b * batch_size : (b + 1) * batch_size]]
+    if processes.distributed:
+        desc = f"{desc} [{processes.rank + 1}/{processes.world}]"
+    for batch in tqdm(mine, desc=desc, unit="batch", disable=not mine):
+        rows = [data.iloc[i] for i in batch]
         outputs = generate([dataset.build_prompt(row) for row in rows], dataset.dataset_name)
         pairs = [(str(row["index"]), text) for row, text in zip(rows, outputs, strict=True)]
         cache.add(pairs)
-        done.update(pairs)
-    return PredictionRun(done, len(todo), time.perf_counter() - start)
+        new.update(pairs)
+    share = (new, sum(len(b) for b in mine), time.perf_counter() - start)
+    shares = processes.gather(share)
+    if shares is None:
+        return PredictionRun(new, share[1], share[2], [])
+    for predictions, _, _ in shares:
+        done.update(predictions)
+    counts = [count for _, count, _ in shares]
+    return PredictionRun(done, sum(counts), max(seconds for _, _, seconds in shares), counts)
 
 
 def write_prediction_file(dataset, predictions: dict[str, str], settings: GenerationSettings, path: Path) -> Path:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..atomic import write_text_atomic
 from ..records import TRAIN, CellRecord, Store
+from ..viewer.report import write_roles_page
 from . import stats
 from .collect import ROLE_METRICS, columns_of, curves, item_scores, row_label, sweep_records, to_cell_result
 from .forest import plot_forest
@@ -72,6 +73,9 @@ def build_sweep_report(
                 files.append(path)
     if (bars := plot_pair_bars(table, out / "pair_bars.png")) is not None:
         files.append(bars)
+    dyco_cells = [(row_label(r), Path(r.run_dir)) for r in records if r.kind == TRAIN and r.method == "dyco"]
+    if dyco_cells:  # the token-role viewer: a few completions per DyCo cell, early and late
+        files.append(write_roles_page(dyco_cells, out / "roles.html"))
     if timings:
         timing = out / "timing.json"
         write_text_atomic(timing, json.dumps(summarise(timings), indent=2))

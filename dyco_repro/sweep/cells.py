@@ -1,7 +1,8 @@
 """A sweep cell: what one job computes (its identity), what it needs (resources) and the steps it runs.
 
 A training cell runs `dyco_repro.train` (through `accelerate launch` when its model asks for more
-than one GPU) and then `dyco_repro.evaluate` on the final checkpoint; a zero-shot cell only
+than one GPU) and then `dyco_repro.evaluate` on the final checkpoint (through `accelerate launch`
+too, data-parallel on the same GPUs); a zero-shot cell only
 evaluates the base model, so it is the same cell whatever the algorithm axis says. Each step is one
 list of overrides (`Step.overrides`): the command line when the step runs as a command, and the
 config composed in-process (`dyco_repro.cli.compose`) when the job runs it itself.
@@ -21,6 +22,8 @@ from ..identity import identity_hash
 from ..records import TRAIN, ZERO_SHOT
 
 ACCELERATE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "accelerate" / "zero3.yaml"
+# Evaluation shards items, not the model: plain data-parallel processes, one per GPU.
+EVAL_ACCELERATE_CONFIG = ACCELERATE_CONFIG.with_name("ddp.yaml")
 # Overrides that steer the sweep itself (conf/sweep.yaml's keys and groups) or that every step sets
 # itself: a step's own overrides never carry them from the sweep's command line.
 SWEEP_ONLY = ("sweep_id", "dry_run", "launcher", "matrix", "force", "run_dir", "run_name", "output_root")
@@ -56,11 +59,13 @@ class Cell:
 
     @property
     def commands(self) -> list[list[str]]:
-        """The steps as command lines (a multi-GPU training step through `accelerate launch`)."""
+        """The steps as command lines (multi-GPU steps through `accelerate launch`: training with ZeRO-3,
+        evaluation data-parallel, one process per GPU)."""
         commands = []
         for step in self.steps:
-            if step.entry_point == "dyco_repro.train" and self.processes > 1:
-                launch = ["accelerate", "launch", "--config_file", str(ACCELERATE_CONFIG)]
+            if self.processes > 1:
+                config = ACCELERATE_CONFIG if step.entry_point == "dyco_repro.train" else EVAL_ACCELERATE_CONFIG
+                launch = ["accelerate", "launch", "--config_file", str(config)]
                 start = [*launch, "--num_processes", str(self.processes), "-m"]
             else:
                 start = [sys.executable, "-m"]

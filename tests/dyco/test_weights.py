@@ -421,7 +421,7 @@ def test_text_only_completions_are_neutral_and_score_one_half():
     role = [[0, 0, 0], [1, 1, 0], [-1, 0, 0]]
     mask = torch.tensor([[1, 1, 1], [1, 1, 0], [1, 0, 0]])
     got = sequence_scores(make_signals(score, role), mask, DyCoConfig())
-    want = ref_factors(score, role, mask.tolist(), DyCoConfig(alpha=1.0, clamp=2.0))[:, 0] - 1  # = S
+    want = ref_factors(score, role, mask.tolist(), DyCoConfig(alpha=1.0, clamp=1.0))[:, 0] - 1  # = S
     torch.testing.assert_close(got.double(), want, rtol=1e-6, atol=1e-6)
 
 

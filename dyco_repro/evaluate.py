@@ -241,6 +241,7 @@ def _finish(plan: EvalPlan, results: dict, results_path: Path, procs: Processes,
     """Rank 0: the merged prediction file, its score and the benchmark's entry, saved at once."""
     from .evaluation.datasets import build_dataset, official_data
     from .evaluation.inference import write_prediction_file
+    from .evaluation.items import record_items
     from .evaluation.scoring import score
     from .images import items_needing_fit
 
@@ -257,6 +258,7 @@ def _finish(plan: EvalPlan, results: dict, results_path: Path, procs: Processes,
         "group": bench.group,
         "score": value,
         "raw": raw,
+        "items": record_items(bench, judge.name, pred_file),  # per-item scores for the paired statistics
         "judge": judge.name,
         "official": judge.official,
         "official_data": official_data(bench, plan.roots[bench.key]),

@@ -36,6 +36,7 @@ class BenchmarkScore:
     samples_per_s: float | None = None  # generation throughput (None: nothing generated)
     official_data: bool = True  # False: a local TSV, not VLMEvalKit's official file (md5 differs)
     metrics: dict[str, float | None] = field(default_factory=dict)  # every sub-metric (benchmarks.yaml), 0-100
+    items: str | None = None  # the per-item scores file on disk (evaluation/items.py); MLflow: items/<key>.csv
 
     @classmethod
     def from_result(cls, entry: dict[str, Any]) -> BenchmarkScore:
@@ -49,6 +50,7 @@ class BenchmarkScore:
             entry["samples_per_s"],
             entry.get("official_data", True),
             dict(entry.get("metrics") or {}),
+            entry.get("items"),
         )
 
 
@@ -68,6 +70,7 @@ class CellRecord:
     train_steps: int | None
     scores: dict[str, BenchmarkScore]
     lm_eval: dict[str, dict[str, float]] | None = None
+    seed: int | None = None  # the training seed; None for a zero-shot cell (one per model, whatever the seed)
     run_id: str | None = field(default=None, compare=False)
 
     # --- cell.json -------------------------------------------------------------------------------
@@ -125,6 +128,8 @@ class CellRecord:
                 tags[f"eval.group/{key}"] = score.group
         if self.algo is not None:
             tags["algo"] = self.algo
+        if self.seed is not None:
+            tags["seed"] = str(self.seed)
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
         return tags
@@ -140,6 +145,11 @@ class CellRecord:
             _warn(f"reading {CELL_FILE} of run {run.info.run_id}", err)
             return None
         return cls.from_json(data, run_id=run.info.run_id)
+
+
+def items_artifact(benchmark: str) -> str:
+    """Where a cell run keeps a benchmark's per-item scores among its MLflow artifacts."""
+    return f"items/{benchmark}.csv"
 
 
 def records_on_disk(sweep_dir: Path) -> list[CellRecord]:
@@ -245,6 +255,9 @@ class Store:
                 results = run_dir / "eval" / "results.json"
                 if results.exists():
                     mlflow.log_artifact(str(results))
+                for key, score in record.scores.items():  # the per-item scores, for the report's statistics
+                    if score.items and Path(score.items).is_file():
+                        mlflow.log_text(Path(score.items).read_text(), items_artifact(key))
                 mlflow.log_dict(record.to_json(), CELL_FILE)
                 mlflow.set_tag("dyco.status", FINISHED)  # last: a run is finished only with everything logged
             return True

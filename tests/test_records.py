@@ -96,3 +96,29 @@ def test_an_unreachable_store_answers_none_and_false(tmp_path, monkeypatch):
     assert store.finished_hashes("s") is None and store.finished_records("s") is None
     assert store.sweep_run("s", {}) is None and store.log(record(tmp_path), None) is False
     assert store.log_missing([record(tmp_path)], "s", None) is None
+
+
+def test_seed_and_per_item_file_round_trip_and_older_records_still_read(tmp_path):
+    items = tmp_path / "eval" / "Synth_MCQ" / "items.csv"
+    seeded = record(tmp_path / "seeded", seed=3)
+    seeded = CellRecord(
+        **{
+            **seeded.__dict__,
+            "scores": {"Synth_MCQ": BenchmarkScore(41.7, "exact_matching", True, "Visual", 24, 3.5, items=str(items))},
+        }
+    )
+    seeded.write()
+    back = CellRecord.read(tmp_path / "seeded")
+    assert back == seeded and back.seed == 3 and back.scores["Synth_MCQ"].items == str(items)
+    assert seeded.tags()["seed"] == "3" and "seed" not in record(tmp_path, algo=None, method=ZERO_SHOT).tags()
+    # a cell.json written before seeds and per-item files were recorded
+    old = seeded.to_json()
+    old.pop("seed")
+    old["scores"]["Synth_MCQ"].pop("items")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / CELL_FILE).write_text(json.dumps(old))
+    legacy = CellRecord.read(tmp_path / "old")
+    assert legacy.seed is None and legacy.scores["Synth_MCQ"].items is None
+    entry = {"score": 41.7, "judge": "rule", "official": False, "group": "Visual", "n": 24, "samples_per_s": None}
+    assert BenchmarkScore.from_result(entry).items is None
+    assert BenchmarkScore.from_result(entry | {"items": str(items)}).items == str(items)

@@ -116,8 +116,10 @@ def score(dataset, bench: Benchmark, judge: Judge, prediction_file: Path, fresh:
         return None, None
     if judge.name == RULE:
         from .inference import read_prediction_file
+        from .items import rule_items, write_items
 
-        raw = rule_score(read_prediction_file(prediction_file))
+        items, raw = rule_items(read_prediction_file(prediction_file), bench.dataset, rule_score)  # hits per item
+        write_items(items, prediction_file.parent / f"score-{RULE}")
         return raw["Overall"], [raw]
     folder = prediction_file.parent / f"score-{judge.name}"
     if fresh:

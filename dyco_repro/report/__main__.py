@@ -1,8 +1,10 @@
 """python -m dyco_repro.report sweep=<id> [output_root=outputs] [mlflow.tracking_uri=...] [reference=none|<csv>]
+python -m dyco_repro.report power --delta 1.5 --benchmark MMBench --from <comparisons.csv or items.csv> [...]
 
 Rebuild a sweep's Table 1 (md, tex, csv) and figures, after logging to MLflow any finished cell the
 store does not have yet (a cell that finished while the store was down); the report is attached to
-the sweep's run. Prints the Markdown. Bad arguments: one line, exit 2.
+the sweep's run. Prints the Markdown. `power` plans a sweep's size from an earlier one's paired
+statistics (see `report/power.py`). Bad arguments: one line, exit 2.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ def parse(argv: list[str]) -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["power"]:
+        from .power import main as power_main
+
+        return power_main(argv[1:])
     try:
         args = parse(argv)
     except ValueError as err:

@@ -1,11 +1,15 @@
 """A sweep's cell records, read (never written): from MLflow (the finished child runs), or from the
-cell.json files on disk when the store is unreachable. Also the training curves for the plots."""
+cell.json files on disk when the store is unreachable. Also the training curves for the plots and the
+per-item scores for the paired statistics."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from ..records import ZERO_SHOT, CellRecord, Store, records_on_disk
+import pandas as pd
+
+from ..records import TRAIN, ZERO_SHOT, CellRecord, Store, items_artifact, records_on_disk
 from .table import CellResult, Score
 
 ROLE_METRICS = {"visual": "dyco/visual_frac", "textual": "dyco/textual_frac", "neutral": "dyco/neutral_frac"}
@@ -27,7 +31,60 @@ def to_cell_result(record: CellRecord) -> CellResult:
         method=record.method,
         algo=None if record.method == ZERO_SHOT else record.algo,
         scores=scores,
+        seed=record.seed,
     )
+
+
+def item_scores(records: list[CellRecord]) -> pd.DataFrame:
+    """The per-item frame of the trained cells (``stats.ITEM_COLUMNS``; model is the table's label), read
+    from each benchmark's ``items.csv`` on disk, else from its cell run's MLflow artifact. A benchmark
+    without per-item scores (not judged, or a record from before they were kept) is left out, with a
+    warning naming it; so is one whose file cannot be read."""
+    from ..evaluation.items import read_items
+
+    frames, missing = [], []
+    for record in records:
+        if record.kind != TRAIN or record.seed is None:
+            continue
+        for key, score in record.scores.items():
+            if score.score is None:
+                continue
+            try:
+                items = _items_of(record, key, score.items, read_items)
+            except (OSError, ValueError) as err:
+                print(f"warning: {row_label(record)} {key}: per-item scores unreadable ({err})", file=sys.stderr)
+                items = None
+            if items is None:
+                missing.append(f"{row_label(record)} seed {record.seed} {key}")
+                continue
+            frames.append(
+                items.assign(
+                    model=record.model_label, algo=record.algo, method=record.method, seed=record.seed, benchmark=key
+                )
+            )
+    if missing:
+        print(f"warning: no per-item scores for {', '.join(missing)}: left out of comparisons.csv", file=sys.stderr)
+    columns = ["model", "algo", "method", "seed", "benchmark", "item", "cluster", "score"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def _items_of(record: CellRecord, key: str, path: str | None, read_items) -> pd.DataFrame | None:
+    if path and Path(path).is_file():
+        return read_items(path)
+    if record.run_id is None:
+        return None
+    import tempfile
+
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=record.run_id, artifact_path=items_artifact(key), dst_path=tmp
+            )
+        except Exception:  # noqa: BLE001 - a run logged before per-item scores were kept has none
+            return None
+        return read_items(local)
 
 
 def row_label(record: CellRecord) -> str:

@@ -47,6 +47,7 @@ class Cell:
     run_dir: Path
     resources: dict[str, Any]
     steps: list[Step] = field(default_factory=list)
+    seed: int | None = None  # the training seed (None: zero-shot); cells of different seeds share all else
 
     @property
     def name(self) -> str:
@@ -103,6 +104,7 @@ def plan_cell(cfg: DictConfig, overrides: list[str], parent_run_id: str | None) 
         method=cfg.method.name,
         run_dir=Path(str(cfg.run_dir)).resolve(),
         resources=dict(resolved["model"].get("resources") or {}),
+        seed=None if kind == ZERO_SHOT else int(cfg.seed),
     )
     cell.steps = steps(cfg, cell, parent_run_id)
     return cell

@@ -115,6 +115,7 @@ def cell_record(cell: Cell, sweep_id: str, seconds: float) -> CellRecord:
         train_steps=json.loads(done.read_text())["steps"] if done.exists() else None,
         scores={key: BenchmarkScore.from_result(entry) for key, entry in results["benchmarks"].items()},
         lm_eval=results.get("lm_eval", {}).get("tasks"),
+        seed=cell.seed,
     )
 
 

@@ -446,3 +446,119 @@ def test_paper_reference_errors_are_clear(tmp_path):
     twice.write_text("model,method,WeMath\nm,grpo,1\nm,grpo,2\n")
     with pytest.raises(ValueError, match="listed twice"):
         load_paper_reference(twice)
+
+
+# ----------------------------------------------------------------------------- seeds, intervals, significance
+
+
+def seeded_records(mcq_base=(40.0, 42.0, 44.0), mcq_dyco=(45.0, 47.0, 52.0)) -> list[CellResult]:
+    """Three seeds of a GRPO pair (one benchmark varies by seed) and a zero-shot row without a seed."""
+    out = [CellResult("tiny-s", "zero-shot", None, {"Synth_Math": exact(5.0), "Synth_MCQ": exact(10.0)})]
+    for seed, (b, d) in enumerate(zip(mcq_base, mcq_dyco, strict=True)):
+        out.append(CellResult("tiny-s", "baseline", "grpo", {"Synth_Math": exact(20.0), "Synth_MCQ": exact(b)}, seed))
+        out.append(CellResult("tiny-s", "dyco", "grpo", {"Synth_Math": exact(30.0), "Synth_MCQ": exact(d)}, seed))
+    return out
+
+
+SEEDED = [("Math", ["Synth_Math"]), ("Visual", ["Synth_MCQ"])]
+
+
+def test_seeds_of_one_cell_average_with_a_t_interval():
+    from scipy import stats as sps
+
+    table = build_table(seeded_records(), SEEDED)
+    rows = {(r.method, r.algo): r for r in table.rows}
+    base = rows[("baseline", "grpo")]
+    assert base.n_seeds == 3 and rows[("zero-shot", None)].n_seeds == 1
+    cell = base.cells["Synth_MCQ"]
+    low, high = sps.t.interval(0.95, df=2, loc=42.0, scale=2.0 / 3**0.5)
+    assert (cell.value, cell.ci_low, cell.ci_high, cell.n_seeds) == (pytest.approx(42.0), low, high, 3)
+    assert cell.half_width == pytest.approx(sps.t.ppf(0.975, 2) * 2.0 / 3**0.5)
+    # A benchmark equal on every seed has a zero-width interval; the Avg is over each seed's own Avg.
+    assert base.cells["Synth_Math"].half_width == 0.0
+    avg = base.cells["Avg"]
+    assert avg.value == pytest.approx(31.0) and avg.ci_low == pytest.approx((20 + low) / 2)
+    # One record (zero-shot): the value, no interval.
+    zero = rows[("zero-shot", None)].cells["Synth_MCQ"]
+    assert (zero.value, zero.ci_low, zero.ci_high, zero.half_width) == (10.0, None, None, None)
+
+
+def test_markdown_shows_mean_plus_minus_half_width_and_bold_stays_the_better_mean():
+    rows = markdown_rows(to_markdown(build_table(seeded_records(), SEEDED)))
+    assert rows[("tiny-s", "GRPO")][1] == "42.0 ± 5.0"  # t(2) 4.303 x 2 / sqrt(3) = 4.97
+    assert rows[("tiny-s", "GRPO + DyCo-RL")][1].startswith("**48.0** ± ")
+    assert rows[("tiny-s", "Zero-Shot")] == ["5.0", "10.0", "7.5"]
+    assert "mean over seeds ± half-width of its 95% interval" in notes_line(
+        to_markdown(build_table(seeded_records(), SEEDED))
+    )
+
+
+def comparisons(p_mcq: float, p_avg: float = 0.5) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "model": "tiny-s",
+            "algo": "grpo",
+            "benchmark": ["Synth_Math", "Synth_MCQ", "Avg"],
+            "p_value": [0.5, p_mcq, p_avg],
+            "p_adjusted": [0.9, p_mcq, p_avg],
+        }
+    )
+
+
+def test_significant_pairs_after_adjustment_get_their_own_marker_not_bold():
+    table = build_table(seeded_records(), SEEDED, comparisons=comparisons(0.01))
+    markdown = to_markdown(table)
+    rows = markdown_rows(markdown)
+    assert rows[("tiny-s", "GRPO + DyCo-RL")][1].endswith("‡") and "‡" not in rows[("tiny-s", "GRPO")][1]
+    # Synth_Math: DyCo is better (bold) but not significant: bold without the marker.
+    assert rows[("tiny-s", "GRPO + DyCo-RL")][0] == "**30.0** ± 0.0"
+    assert "‡ DyCo – baseline significant" in notes_line(markdown) and "adjusted p < 0.05" in notes_line(markdown)
+    frame = pd.read_csv(io.StringIO(to_csv(table)))
+    dyco = frame[frame["method"] == "dyco"].iloc[0]
+    assert bool(dyco["significant_Synth_MCQ"]) and not bool(dyco["significant_Synth_Math"])
+    # An adjusted p at or above 0.05 marks nothing, and the notes say nothing about it.
+    plain = to_markdown(build_table(seeded_records(), SEEDED, comparisons=comparisons(0.05)))
+    assert "‡" not in plain
+    assert r"$^\ddagger$" in to_latex(table) and r"$\pm$" in to_latex(table)
+
+
+def test_csv_gains_interval_columns_and_n_seeds():
+    frame = pd.read_csv(io.StringIO(to_csv(build_table(seeded_records(), SEEDED))))
+    for column in ("Synth_Math_ci_low", "Synth_Math_ci_high", "Synth_MCQ_ci_low", "Synth_MCQ_ci_high"):
+        assert column in frame
+    assert {"avg_ci_low", "avg_ci_high", "n_seeds"} <= set(frame.columns)
+    by_method = frame.set_index("method")
+    assert by_method.loc["baseline", "n_seeds"] == 3 and by_method.loc["zero-shot", "n_seeds"] == 1
+    assert by_method.loc["baseline", "Synth_MCQ_ci_low"] < 42.0 < by_method.loc["baseline", "Synth_MCQ_ci_high"]
+    assert pd.isna(by_method.loc["zero-shot", "Synth_MCQ_ci_low"])  # one seed: no interval
+
+
+def test_delta_to_the_paper_says_whether_the_paper_lies_in_our_interval():
+    reference = pd.DataFrame(
+        {
+            "model": ["tiny-s", "tiny-s"],
+            "method": ["grpo", "grpo+dyco"],
+            "Synth_Math": [20.0, 31.0],
+            "Synth_MCQ": [45.0, 60.0],
+        }
+    )
+    table = build_table(seeded_records(), SEEDED, reference=reference)
+    rows = markdown_rows(to_markdown(table))
+    assert rows[("tiny-s", "GRPO")][1] == "42.0 ± 5.0 (-3.0 ∈CI)"  # 45 in [37.0, 47.0]
+    assert rows[("tiny-s", "GRPO + DyCo-RL")][1].endswith("(-12.0 ∉CI)")  # 60 beyond 48 + 9.0
+    assert rows[("tiny-s", "GRPO + DyCo-RL")][0] == "**30.0** ± 0.0 (-1.0 ∉CI)"  # a zero-width interval
+    frame = pd.read_csv(io.StringIO(to_csv(table))).set_index("method")
+    assert frame.loc["baseline", "paper_in_ci_Synth_MCQ"] == True  # noqa: E712 - read back from CSV
+    assert frame.loc["dyco", "paper_in_ci_Synth_MCQ"] == False  # noqa: E712
+    assert pd.isna(frame.loc["zero-shot", "paper_in_ci_Synth_MCQ"])  # no paper row and no interval
+    assert "∈CI / ∉CI" in notes_line(to_markdown(table))
+    assert r"{\notin}\mathrm{CI}" in to_latex(table)
+
+
+def test_two_seeds_of_one_cell_do_not_conflict_but_two_scores_of_one_seed_do():
+    one = CellResult("tiny-s", "baseline", "grpo", {"Synth_MCQ": exact(40.0)}, seed=0)
+    other_seed = CellResult("tiny-s", "baseline", "grpo", {"Synth_MCQ": exact(44.0)}, seed=1)
+    table = build_table([one, other_seed], SEEDED)
+    assert table.rows[1].cells["Synth_MCQ"].value == 42.0
+    with pytest.raises(ValueError, match="seed 0 on Synth_MCQ"):
+        build_table([one, CellResult("tiny-s", "baseline", "grpo", {"Synth_MCQ": exact(41.0)}, seed=0)], SEEDED)

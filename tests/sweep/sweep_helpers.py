@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 
 # The tiny profile's benchmarks hold hundreds of items (to resolve a 5-point change); the sweep tests
-# check plumbing, not scores, so they evaluate a small slice (later arguments still win).
+# check plumbing, not scores, so they evaluate a small slice.
 SMALL_EVAL = ("eval.synthetic_n=24",)
 
 
 def sweep_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "dyco_repro.sweep", "-m", *SMALL_EVAL, *args]
+    return [sys.executable, "-m", "dyco_repro.sweep", "-m", *args, *SMALL_EVAL]
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -77,8 +77,8 @@ def trained(world):
         run, seconds = cli("dyco_repro.train", train_args(world, method), world["env"])
         print(f"paper-shape GRPO step, method={method}: {seconds:.0f} s")
         assert run.returncode == 0, (run.stdout[-3000:], run.stderr[-3000:])
-        run_dir = world["tmp"] / "out" / "runs" / "paper" / f"grpo-qwen2_5_vl_3b-{method}-seed0"
-        runs[method] = run_dir
+        # profile=paper trains with the released seed (42), which names the run directory
+        runs[method] = world["tmp"] / "out" / "runs" / "paper" / f"grpo-qwen2_5_vl_3b-{method}-seed42"
     return runs
 
 

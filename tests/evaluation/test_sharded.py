@@ -199,7 +199,13 @@ def test_a_judged_benchmark_is_judged_once_per_item_as_by_one_process(tmp_path):
     for processes in (1, 2):
         with FakeJudge() as fake:
             environ = env(OPENAI_API_KEY="sk-test", OPENAI_API_BASE=fake.url)
-            overrides = ("benchmarks=Synth_Math", "judge=openai", "eval.judge_nproc=2", "eval.synthetic_n=24")
+            overrides = (
+                "benchmarks=Synth_Math",
+                "judge=openai",
+                "eval.judge_nproc=2",
+                "eval.synthetic_n=24",
+                "eval.batch_size=8",
+            )
             results[processes], _ = evaluate(tmp_path / str(processes), processes, *overrides, environ=environ)
             judged[processes] = sorted(prompt_text(r["body"]) for r in fake.judged())
     one, two = results[1]["benchmarks"]["Synth_Math"], results[2]["benchmarks"]["Synth_Math"]

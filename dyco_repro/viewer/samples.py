@@ -99,12 +99,12 @@ def record_role_samples(
         return None
     if not trainer.accelerator.is_main_process:
         return None
-    step = int(trainer.state.global_step) + 1  # the step being computed (TRL logs it once it completes)
-    if getattr(trainer, "_role_step", None) == step or not (step == 1 or step % sample_every(trainer.args) == 0):
-        return None
-    rows = getattr(trainer, "_role_rows", None)
+    rows = getattr(trainer, "_role_rows", None)  # first: a trainer that kept no rollout rows has nothing to show
     completion_ids = rows.get("completion_ids") if isinstance(rows, dict) else None
     if completion_ids is None or tuple(completion_ids.shape) != tuple(completion_mask.shape):
+        return None
+    step = int(trainer.state.global_step) + 1  # the step being computed (TRL logs it once it completes)
+    if getattr(trainer, "_role_step", None) == step or not (step == 1 or step % sample_every(trainer.args) == 0):
         return None
     trainer._role_step = step
     try:

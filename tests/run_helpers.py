@@ -16,3 +16,19 @@ def tiny_config(tmp_path, *overrides):
 def logged_runs(tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     return mlflow.search_runs(experiment_names=["dyco-repro"], output_format="list")
+
+
+def cell_record(run_dir, algo, method, scores, **fields):
+    """A finished CellRecord of sweep `s-1` on the 3B model (tiny-s), for the record and report tests."""
+    from dyco_repro.records import ZERO_SHOT, CellRecord
+
+    defaults = {
+        "sweep_id": "s-1",
+        "cell_hash": Path(run_dir).name,
+        "kind": ZERO_SHOT if method == ZERO_SHOT else "train",
+        "model": "qwen2_5_vl_3b",
+        "model_label": "tiny-s",
+        "seconds": 1.0,
+        "train_steps": None,
+    }
+    return CellRecord(algo=algo, method=method, run_dir=str(run_dir), scores=scores, **(defaults | fields))

@@ -3,26 +3,26 @@
 import json
 
 import pytest
+from run_helpers import cell_record
 
 from dyco_repro.records import CELL_FILE, ZERO_SHOT, BenchmarkScore, CellRecord, Store, records_on_disk
 
 
 def record(run_dir, algo="grpo", method="dyco", cell_hash="abc123", **extra) -> CellRecord:
-    return CellRecord(
-        sweep_id="s-1",
+    scores = {
+        "Synth_MCQ": BenchmarkScore(41.7, "exact_matching", True, "Visual", 24, 3.5),
+        "Synth_Math": BenchmarkScore(None, "none", False, None, 24, None),
+    }
+    steps = None if method == ZERO_SHOT else 4
+    return cell_record(
+        run_dir,
+        algo,
+        method,
+        scores,
         cell_hash=cell_hash,
-        kind=ZERO_SHOT if method == ZERO_SHOT else "train",
-        algo=algo,
-        model="qwen2_5_vl_3b",
         model_label="Qwen2.5-VL-3B (tiny-s)",
-        method=method,
-        run_dir=str(run_dir),
         seconds=12.5,
-        train_steps=None if method == ZERO_SHOT else 4,
-        scores={
-            "Synth_MCQ": BenchmarkScore(41.7, "exact_matching", True, "Visual", 24, 3.5),
-            "Synth_Math": BenchmarkScore(None, "none", False, None, 24, None),
-        },
+        train_steps=steps,
         **extra,
     )
 

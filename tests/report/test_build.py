@@ -4,6 +4,7 @@ import ast
 from pathlib import Path
 
 import pytest
+from run_helpers import cell_record
 
 from dyco_repro.records import ZERO_SHOT, BenchmarkScore, CellRecord, Store
 from dyco_repro.report.build import build_sweep_report
@@ -13,19 +14,8 @@ REPORT = Path(__file__).resolve().parents[2] / "dyco_repro" / "report"
 
 def cell(sweep_dir, algo, method, mcq):
     name = f"{ZERO_SHOT}-m" if method == ZERO_SHOT else f"{algo}-{method}"
-    return CellRecord(
-        sweep_id="s-1",
-        cell_hash=name,
-        kind=ZERO_SHOT if method == ZERO_SHOT else "train",
-        algo=algo,
-        model="qwen2_5_vl_3b",
-        model_label="tiny-s",
-        method=method,
-        run_dir=str(sweep_dir / "runs" / name),
-        seconds=1.0,
-        train_steps=None,
-        scores={"Synth_MCQ": BenchmarkScore(mcq, "exact_matching", True, "Visual-Centric Reasoning", 24, None)},
-    )
+    scores = {"Synth_MCQ": BenchmarkScore(mcq, "exact_matching", True, "Visual-Centric Reasoning", 24, None)}
+    return cell_record(sweep_dir / "runs" / name, algo, method, scores)
 
 
 def records(sweep_dir):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+from run_helpers import cell_record
 from steps import step_data, write_steps
 
-from dyco_repro.records import ZERO_SHOT, BenchmarkScore, CellRecord, Store
+from dyco_repro.records import ZERO_SHOT, BenchmarkScore, Store
 from dyco_repro.report.build import build_sweep_report
 from dyco_repro.viewer.report import PER_END, early_and_late, write_roles_page
 
@@ -15,19 +16,8 @@ ROW = [["visual", "textual", "neutral"]]
 
 def cell(sweep_dir, algo, method):
     name = f"{ZERO_SHOT}-m" if method == ZERO_SHOT else f"{algo}-{method}"
-    return CellRecord(
-        sweep_id="s-1",
-        cell_hash=name,
-        kind=ZERO_SHOT if method == ZERO_SHOT else "train",
-        algo=algo,
-        model="qwen2_5_vl_3b",
-        model_label="tiny-s",
-        method=method,
-        run_dir=str(sweep_dir / "runs" / name),
-        seconds=1.0,
-        train_steps=4,
-        scores={"Synth_MCQ": BenchmarkScore(30.0, "exact_matching", True, "Visual-Centric Reasoning", 24, None)},
-    )
+    scores = {"Synth_MCQ": BenchmarkScore(30.0, "exact_matching", True, "Visual-Centric Reasoning", 24, None)}
+    return cell_record(sweep_dir / "runs" / name, algo, method, scores, train_steps=4)
 
 
 def test_early_and_late_keep_the_first_and_last_step():

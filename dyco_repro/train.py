@@ -154,6 +154,8 @@ def build_trainer(plan: RunPlan, data, callbacks=()):
     model = AutoModelForImageTextToText.from_pretrained(
         plan.model_path, dtype=cfg["model"]["dtype"], attn_implementation=cfg["model"]["attn_implementation"]
     )
+    if cfg["model"]["freeze_vision"]:
+        model.model.visual.requires_grad_(False)  # Qwen2.5-VL's vision tower and merger
     trainer_cls, _ = trainer_family(cfg)
     trainer = trainer_cls(
         model=model,

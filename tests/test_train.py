@@ -41,6 +41,20 @@ def test_model_without_weights_is_refused(tmp_path):
         plan_run(config(tmp_path / "out", "model=qwen2_5_vl_3b", f"model.path={tmp_path / 'ckpt'}"))
 
 
+@pytest.mark.parametrize("freeze", [True, False])
+def test_freeze_vision_leaves_only_the_vision_tower_out_of_training(tmp_path, freeze):
+    """profile=tiny freezes the vision tower and merger (model.freeze_vision); the language model still trains."""
+    from dyco_repro.train import build_trainer, load_data
+
+    plan = plan_run(config(tmp_path, "model.warm_start=false", f"model.freeze_vision={freeze}"))
+    trainer, _ = build_trainer(plan, load_data(plan))
+    params = dict(trainer.model.named_parameters())
+    vision = [p.requires_grad for name, p in params.items() if ".visual." in f".{name}"]
+    text = [p.requires_grad for name, p in params.items() if ".visual." not in f".{name}"]
+    assert vision and text and all(text)
+    assert not any(vision) if freeze else all(vision)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("algo", ["grpo", "dapo", "gspo", "sapo", "cispo"])
 @pytest.mark.parametrize("method", ["baseline", "dyco"])

@@ -185,7 +185,7 @@ class SweepLauncherMixin:
         limit = self._parallel_limit(len(todo))
         if self._EXECUTOR == "local":  # share the CPUs between the cells that run together
             os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // limit)))
-        pending = list(enumerate(todo, start=first_idx))
+        pending = interleave_models(list(enumerate(todo, start=first_idx)))
         running: list[tuple[Any, PlannedCell, float]] = []
         returns: list[Any] = []
         timings: list[dict[str, float]] = []
@@ -227,6 +227,17 @@ class SweepLauncherMixin:
                         f"{p.cell.name} ({str(err).strip().splitlines()[-1][:300]}; log: {job.paths.stdout})"
                     )
         return returns, timings
+
+
+def interleave_models(cells: list[tuple[int, PlannedCell]]) -> list[tuple[int, PlannedCell]]:
+    """Cells in turn by model (3B, 7B, 3B, ...), each model's cells in plan order: the cells that start together
+    use different models, so each model's one-time setup (the tiny world's warm start, built on first use) runs
+    side by side instead of one cell waiting for the other's build."""
+    by_model: dict[str, list[tuple[int, PlannedCell]]] = {}
+    for entry in cells:
+        by_model.setdefault(str(entry[1].cfg.model.name), []).append(entry)
+    queues = list(by_model.values())
+    return [queue[i] for i in range(max(map(len, queues), default=0)) for queue in queues if i < len(queue)]
 
 
 def without_hydra(cfg: DictConfig) -> DictConfig:

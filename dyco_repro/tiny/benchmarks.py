@@ -32,7 +32,7 @@ from .shapes import COLORS, IMAGE_SIZE, KINDS, Shape, count, render
 
 SYNTHETIC_BENCHMARKS = ("Synth_MCQ", "Synth_MME", "Synth_Math")
 MANIFEST = "synthetic_benchmarks.json"
-VERSION = 4  # bump whenever questions, scenes or rendering change: the cached sets are rebuilt
+VERSION = 7  # bump whenever questions, scenes or rendering change: the cached sets are rebuilt
 DEFAULT_N = 250  # questions per benchmark (Synth_MME: images, two questions each); see README, tiny world
 COLUMNS = {
     "Synth_MCQ": ["index", "question", "hint", *"ABCD", "answer", "category", "l2-category", "split", "image"],
@@ -47,6 +47,7 @@ MIN_SHAPES, MAX_SHAPES = 3, 7
 GRID = 4
 CELL = IMAGE_SIZE // GRID
 LARGEST_RADIUS, SMALL_RADII = 12, (5, 7)
+LOOKUP_RADII = (10, 12)
 
 
 def encode_png(image: Image.Image) -> str:
@@ -88,6 +89,22 @@ def grid_scene(rng: random.Random, min_shapes: int = MIN_SHAPES, max_shapes: int
     return shapes
 
 
+def lookup_scene(rng: random.Random) -> list[Shape]:
+    """2 to 4 shapes of distinct colours in distinct grid cells, each nearly filling its cell (radius 10 to 12), so
+    "the red shape" names one shape, looking it up is attending to one image token, and its kind is plain in that
+    token (at radius 5-7 the warm-started models could not tell the kinds apart; README, tiny world)."""
+    n = rng.randint(2, len(COLORS))
+    shapes = []
+    for cell, color in zip(rng.sample(range(GRID * GRID), n), rng.sample(list(COLORS), n), strict=True):
+        radius = rng.randint(*LOOKUP_RADII)
+        slack = CELL // 2 - radius - 2
+        row, col = divmod(cell, GRID)
+        x = col * CELL + CELL // 2 + rng.randint(-slack, slack)
+        y = row * CELL + CELL // 2 + rng.randint(-slack, slack)
+        shapes.append(Shape(rng.choice(KINDS), color, x, y, radius))
+    return shapes
+
+
 def describe(shape: Shape) -> str:
     return f"{shape.color} {shape.kind}"
 
@@ -117,18 +134,180 @@ def shapes_phrase(n: int, color: str) -> str:
     return f"Is there exactly 1 {color} shape" if n == 1 else f"Are there exactly {n} {color} shapes"
 
 
-# Every builder also returns the observation its warm-start reasoning names (`think`): what is seen in the image,
-# then the computation on it, e.g. "red: 3. blue: 2. 3 + 2 = 5". The training set (`data.py`) asks the same
-# questions about other scenes, so the warm start and RL cover every answer format the benchmarks ask.
+# ---- Grounded lookup tasks: the synthetic benchmarks and the training set ----
+#
+# Each question is answered by looking up one to three shapes, by colour or by kind, and computing with what is seen.
+# The warm-start reasoning (`think`) names each looked-up shape by the word that addresses it, followed at once by
+# what the image shows ("red triangle. blue square. 3 + 4 = 7"; "triangle red."), so the token that writes a shape's
+# kind or colour is predicted by the token naming it: one attention hop from that token to the shape's image token,
+# which a two-layer model learns in a few hundred SFT steps. Counting (how many red shapes) and finding the largest
+# shape are not in the set: the tiny models did not learn them (README, tiny world). The training set (`data.py`)
+# asks the same questions about other scenes, so the warm start and RL cover every answer format the benchmarks ask.
+
+SIDES = {"triangle": 3, "square": 4}  # circles are never asked about sides
+L2 = {
+    "attribute_recognition": "finegrained_perception (instance-level)",
+    "attribute_comparison": "finegrained_perception (cross-instance)",
+    # the real-format fixtures' MMBench questions (`fixtures.py`)
+    "counting": "finegrained_perception (cross-instance)",
+    "object_localization": "finegrained_perception (instance-level)",
+}
+
+
+def sided(shapes: list[Shape]) -> list[Shape]:
+    return [s for s in shapes if s.kind in SIDES]
+
+
+def only_of_kind(shapes: list[Shape]) -> list[Shape]:
+    """Shapes that are the only one of their kind: "the triangle" names them."""
+    return [s for s in shapes if count(shapes, kind=s.kind) == 1]
+
 
 # ---- Synth_MCQ: (category, question, options, correct option, hint, think) or None when the scene does not fit ----
 
-L2 = {
-    "counting": "finegrained_perception (cross-instance)",
-    "attribute_recognition": "finegrained_perception (instance-level)",
-    "object_localization": "finegrained_perception (instance-level)",
-    "spatial_relationship": "finegrained_perception (cross-instance)",
-}
+
+def mcq_color_of(rng, shapes):
+    if not only_of_kind(shapes):
+        return None
+    shape = rng.choice(only_of_kind(shapes))
+    question = f"What colour is the {shape.kind}?"
+    options = rng.sample(list(COLORS), len(COLORS))
+    return "attribute_recognition", question, options, shape.color, None, f"{shape.kind} {shape.color}."
+
+
+def mcq_kind_of(rng, shapes):
+    """Three options (D left empty), as some MMBench questions have."""
+    shape = rng.choice(shapes)
+    question = f"Which kind of shape is the {shape.color} one?"
+    return "attribute_recognition", question, rng.sample(KINDS, len(KINDS)), shape.kind, None, f"{describe(shape)}."
+
+
+def mcq_more_sides(rng, shapes):
+    """Look twice, compare (two options, C and D empty)."""
+    pairs = [(a, b) for a in sided(shapes) for b in sided(shapes) if SIDES[a.kind] > SIDES[b.kind]]
+    if not pairs:
+        return None
+    a, b = rng.choice(pairs)
+    first, second = rng.sample([a, b], 2)
+    question = f"Which has more sides, the {first.color} shape or the {second.color} shape?"
+    think = f"{describe(first)}. {describe(second)}. {SIDES[a.kind]} > {SIDES[b.kind]}."
+    return "attribute_comparison", question, [first.color, second.color], a.color, None, think
+
+
+# A colour question comes first, so pandas reads the option columns as text.
+MCQ_BUILDERS = (mcq_color_of, mcq_kind_of, mcq_more_sides)
+
+
+# ---- Synth_MME: (category, yes question, no question, yes think, no think) or None; MME's perception categories ----
+
+
+def mme_kind_color(rng, shapes):
+    if not only_of_kind(shapes):
+        return None
+    shape = rng.choice(only_of_kind(shapes))
+    wrong = rng.choice([c for c in COLORS if c != shape.color])
+    question = f"Is the {shape.kind} {{}}?"
+    seen = f"{shape.kind} {shape.color}."
+    return "color", question.format(shape.color), question.format(wrong), seen, f"{seen} {shape.color} is not {wrong}."
+
+
+def mme_has_kind(rng, shapes):
+    """Looked up by kind, which the tiny models copy from the question reliably (a colour only about half the time)."""
+    absent = [k for k in KINDS if not count(shapes, kind=k)]
+    if not absent or not only_of_kind(shapes):
+        return None
+    shape, missing = rng.choice(only_of_kind(shapes)), rng.choice(absent)
+    question = "Is there a {} in the image?"
+    return (
+        "existence",
+        question.format(shape.kind),
+        question.format(missing),
+        f"{shape.kind} {shape.color}.",
+        f"{missing} none.",
+    )
+
+
+def mme_sides(rng, shapes):
+    if not sided(shapes):
+        return None
+    shape = rng.choice(sided(shapes))
+    n, wrong = SIDES[shape.kind], 7 - SIDES[shape.kind]  # 3 <-> 4
+    question = "Does the {} shape have {} sides?"
+    return (
+        "count",
+        question.format(shape.color, n),
+        question.format(shape.color, wrong),
+        f"{describe(shape)}. {n} = {n}.",
+        f"{describe(shape)}. {n} is not {wrong}.",
+    )
+
+
+MME_BUILDERS = (mme_kind_color, mme_has_kind, mme_sides)
+MME_TRAINING_BUILDERS = MME_BUILDERS
+
+
+# ---- Synth_Math: (category, level, question, integer answer, think) or None ----
+
+
+def math_sides_two(rng, shapes):
+    if len(sided(shapes)) < 2:
+        return None
+    a, b = rng.sample(sided(shapes), 2)
+    question = f"How many sides do the {a.color} shape and the {b.color} shape have in total?"
+    total = SIDES[a.kind] + SIDES[b.kind]
+    return (
+        "arithmetic",
+        1,
+        question,
+        total,
+        f"{describe(a)}. {describe(b)}. {SIDES[a.kind]} + {SIDES[b.kind]} = {total}",
+    )
+
+
+def math_sides_three(rng, shapes):
+    if len(sided(shapes)) < 3:
+        return None
+    a, b, c = rng.sample(sided(shapes), 3)
+    question = f"How many sides do the {a.color}, {b.color} and {c.color} shapes have in total?"
+    total = SIDES[a.kind] + SIDES[b.kind] + SIDES[c.kind]
+    sums = f"{SIDES[a.kind]} + {SIDES[b.kind]} + {SIDES[c.kind]} = {total}"
+    return "arithmetic", 2, question, total, f"{describe(a)}. {describe(b)}. {describe(c)}. {sums}"
+
+
+def math_sides_difference(rng, shapes):
+    """How many more sides one shape has than another (0 when both have as many)."""
+    pairs = [(a, b) for a in sided(shapes) for b in sided(shapes) if a is not b and SIDES[a.kind] >= SIDES[b.kind]]
+    if not pairs:
+        return None
+    a, b = rng.choice(pairs)
+    question = f"How many more sides does the {a.color} shape have than the {b.color} shape?"
+    n1, n2 = SIDES[a.kind], SIDES[b.kind]
+    return "arithmetic", 2, question, n1 - n2, f"{describe(a)}. {describe(b)}. {n1} - {n2} = {n1 - n2}"
+
+
+MATH_BUILDERS = (math_sides_two, math_sides_three, math_sides_difference)
+
+
+# ---- The real-format fixtures' scene questions (`fixtures.py`): counts, positions, the largest shape ----
+
+
+def mcq_largest_color(rng, shapes):
+    options = rng.sample(list(COLORS), len(COLORS))
+    think = f"largest: {describe(shapes[0])}."
+    return "attribute_recognition", "What colour is the largest shape?", options, shapes[0].color, None, think
+
+
+def mcq_largest_kind(rng, shapes):
+    """Three options only (D left empty), as some MMBench questions have."""
+    options = rng.sample(KINDS, len(KINDS))
+    question = "Which kind of shape is the largest one in the image?"
+    return "attribute_recognition", question, options, shapes[0].kind, None, f"largest: {describe(shapes[0])}."
+
+
+def mme_color(rng, shapes):
+    wrong = rng.choice([c for c in COLORS if c != shapes[0].color])
+    think = f"largest: {describe(shapes[0])}."
+    return "color", f"Is the largest shape {shapes[0].color}?", f"Is the largest shape {wrong}?", think, think
 
 
 def count_options(rng: random.Random, answer: int) -> list[str]:
@@ -146,19 +325,6 @@ def mcq_count_color(rng, shapes):
     answer = count(shapes, color=color)
     question = f"How many {color} shapes are in the image?"
     return "counting", question, count_options(rng, answer), str(answer), None, f"{color}: {answer}."
-
-
-def mcq_largest_color(rng, shapes):
-    options = rng.sample(list(COLORS), len(COLORS))
-    think = f"largest: {describe(shapes[0])}."
-    return "attribute_recognition", "What colour is the largest shape?", options, shapes[0].color, None, think
-
-
-def mcq_largest_kind(rng, shapes):
-    """Three options only (D left empty), as some MMBench questions have."""
-    options = rng.sample(KINDS, len(KINDS))
-    question = "Which kind of shape is the largest one in the image?"
-    return "attribute_recognition", question, options, shapes[0].kind, None, f"largest: {describe(shapes[0])}."
 
 
 def mcq_locate(rng, shapes):
@@ -179,48 +345,6 @@ def mcq_count_kind(rng, shapes):
     return "counting", question, count_options(rng, answer), str(answer), None, f"{plural(kind)}: {answer}."
 
 
-def mcq_above_below(rng, shapes):
-    """Two options (C and D empty)."""
-    pairs = [(a, b) for a in unique_shapes(shapes) for b in unique_shapes(shapes) if above(a, b)]
-    if not pairs:
-        return None
-    a, b = rng.choice(pairs)
-    if rng.random() < 0.5:
-        a, b, answer = b, a, "below"
-    else:
-        answer = "above"
-    question = f"Is the {describe(a)} above or below the {describe(b)}?"
-    think = f"{describe(a)}: y {a.y // 10}. {describe(b)}: y {b.y // 10}."
-    return "spatial_relationship", question, rng.sample(["above", "below"], 2), answer, None, think
-
-
-def mcq_compare(rng, shapes):
-    """Compare two counts (two options): look twice, then compare."""
-    c1, c2 = rng.sample(list(COLORS), 2)
-    n1, n2 = count(shapes, color=c1), count(shapes, color=c2)
-    if n1 == n2:
-        return None
-    question = f"Are there more {c1} shapes or more {c2} shapes?"
-    think = f"{c1}: {n1}. {c2}: {n2}. {max(n1, n2)} > {min(n1, n2)}."
-    return "counting", question, rng.sample([c1, c2], 2), c1 if n1 > n2 else c2, None, think
-
-
-# A colour question comes before the first question with empty options, so pandas reads the option
-# columns as text: a column of only numbers and blanks would come back as floats ("3.0").
-MCQ_BUILDERS = (
-    mcq_count_color,
-    mcq_largest_color,
-    mcq_largest_kind,
-    mcq_locate,
-    mcq_count_kind,
-    mcq_above_below,
-    mcq_compare,
-)
-
-
-# ---- Synth_MME: (category, yes question, no question, yes think, no think) or None ----
-
-
 def mme_count(rng, shapes):
     color = rng.choice(sorted({s.color for s in shapes}))
     n = count(shapes, color=color)
@@ -232,29 +356,6 @@ def mme_count(rng, shapes):
         f"{color}: {n}. {n} = {n}.",
         f"{color}: {n}. {n} is not {wrong}.",
     )
-
-
-def mme_compare(rng, shapes):
-    """Compare two counts: the yes and the no question ask the two directions."""
-    c1, c2 = rng.sample(sorted({s.color for s in shapes}), 2) if len({s.color for s in shapes}) > 1 else (None, None)
-    if c1 is None or count(shapes, color=c1) == count(shapes, color=c2):
-        return None
-    if count(shapes, color=c1) < count(shapes, color=c2):
-        c1, c2 = c2, c1
-    n1, n2 = count(shapes, color=c1), count(shapes, color=c2)
-    return (
-        "count",
-        f"Are there more {c1} shapes than {c2} shapes in the image?",
-        f"Are there more {c2} shapes than {c1} shapes in the image?",
-        f"{c1}: {n1}. {c2}: {n2}. {n1} > {n2}.",
-        f"{c2}: {n2}. {c1}: {n1}. {n2} < {n1}.",
-    )
-
-
-def mme_color(rng, shapes):
-    wrong = rng.choice([c for c in COLORS if c != shapes[0].color])
-    think = f"largest: {describe(shapes[0])}."
-    return "color", f"Is the largest shape {shapes[0].color}?", f"Is the largest shape {wrong}?", think, think
 
 
 def mme_existence(rng, shapes):
@@ -288,56 +389,13 @@ def mme_position(rng, shapes):
     )
 
 
-MME_BUILDERS = (mme_count, mme_color, mme_existence, mme_position)
-# Asked in training only: Synth_MME keeps MME's four perception categories in equal shares (its scorer sums them),
-# and the benchmarks compare two counts in Synth_MCQ (`mcq_compare`).
-MME_TRAINING_BUILDERS = (*MME_BUILDERS, mme_compare)
+FIXTURE_MME_BUILDERS = (mme_count, mme_color, mme_existence, mme_position)
 
 
-# ---- Synth_Math: (category, level, question, integer answer, think) or None ----
-
-
-def math_sides(rng, shapes):
-    triangles, squares = count(shapes, kind="triangle"), count(shapes, kind="square")
-    if triangles + squares == 0:
-        return None
-    question = "How many sides do all the triangles and squares in the image have in total?"
-    sides = 3 * triangles + 4 * squares
-    think = f"triangles: {triangles}. squares: {squares}. 3 x {triangles} + 4 x {squares} = {sides}"
-    return "arithmetic", 2, question, sides, think
-
-
-def math_difference(rng, shapes):
-    k1, k2 = rng.sample(KINDS, 2)
-    n1, n2 = count(shapes, kind=k1), count(shapes, kind=k2)
-    if n1 <= n2:
-        return None
-    question = f"How many more {k1}s than {k2}s are there in the image?"
-    think = f"{plural(k1, n1)}: {n1}. {plural(k2, n2)}: {n2}. {n1} - {n2} = {n1 - n2}"
-    return "arithmetic", 1, question, n1 - n2, think
-
-
-def math_sum(rng, shapes):
-    c1, c2 = rng.sample(list(COLORS), 2)
-    n1, n2 = count(shapes, color=c1), count(shapes, color=c2)
-    question = f"How many {c1} shapes and {c2} shapes are there altogether?"
-    return "counting", 1, question, n1 + n2, f"{c1}: {n1}. {c2}: {n2}. {n1} + {n2} = {n1 + n2}"
-
-
-def math_remove(rng, shapes):
-    color = rng.choice(sorted({s.color for s in shapes}))
-    n, k = len(shapes), count(shapes, color=color)
-    question = f"If all the {color} shapes were removed, how many shapes would be left?"
-    return "counting", 2, question, n - k, f"shapes: {n}. {color}: {k}. {n} - {k} = {n - k}"
-
-
-MATH_BUILDERS = (math_sides, math_difference, math_sum, math_remove)
-
-
-def scene_for(rng: random.Random, builder: Callable):
+def scene_for(rng: random.Random, builder: Callable, scene: Callable = grid_scene):
     """Draw scenes until one is cleanly drawn and the builder can ask its question about it: (shapes, question)."""
     for _ in range(1000):
-        shapes = grid_scene(rng)
+        shapes = scene(rng)
         if not separated(shapes):  # never true for grid scenes; kept as the guarantee the labels rely on
             continue
         built = builder(rng, shapes)
@@ -348,7 +406,7 @@ def scene_for(rng: random.Random, builder: Callable):
 
 def mcq_item(rng: random.Random, builder: Callable) -> tuple[list[Shape], dict]:
     """One MCQ question about a fresh scene: (shapes, row fields without index/image, plus `think`)."""
-    shapes, (category, question, options, answer, hint, seen) = scene_for(rng, builder)
+    shapes, (category, question, options, answer, hint, observed) = scene_for(rng, builder, lookup_scene)
     letter = "ABCD"[options.index(answer)]
     return shapes, {
         "question": question,
@@ -358,7 +416,7 @@ def mcq_item(rng: random.Random, builder: Callable) -> tuple[list[Shape], dict]:
         "category": category,
         "l2-category": L2[category],
         "split": "dev",
-        "think": f"{seen} {answer} is {letter}.",
+        "think": f"{observed} {answer} is {letter}.",
     }
 
 
@@ -372,7 +430,7 @@ def mcq_prompt(row: dict) -> str:
 
 def mme_items(rng: random.Random, builder: Callable) -> tuple[list[Shape], list[dict]]:
     """A yes question and a no question about one fresh scene, each with its `think`."""
-    shapes, (category, yes, no, yes_think, no_think) = scene_for(rng, builder)
+    shapes, (category, yes, no, yes_think, no_think) = scene_for(rng, builder, lookup_scene)
     return shapes, [
         {"question": f"{question} Please answer yes or no.", "answer": answer, "category": category, "think": think}
         for question, answer, think in ((yes, "Yes", yes_think), (no, "No", no_think))
@@ -380,7 +438,7 @@ def mme_items(rng: random.Random, builder: Callable) -> tuple[list[Shape], list[
 
 
 def math_item(rng: random.Random, builder: Callable) -> tuple[list[Shape], dict]:
-    shapes, (category, level, question, answer, think) = scene_for(rng, builder)
+    shapes, (category, level, question, answer, think) = scene_for(rng, builder, lookup_scene)
     return shapes, {
         "question": question,
         "answer": str(answer),

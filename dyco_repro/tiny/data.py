@@ -4,11 +4,12 @@ Each line: {"id", "image": "images/<id>.png", "conversations": [{"from": "human"
 "<image>\\n<question>"}, {"from": "gpt", "value": "<answer>"}], "question_type", "think"}. The questions are the
 synthetic benchmarks' own (`benchmarks.py`: option letters, yes/no, numbers), asked about other scenes and shown
 as VLMEvalKit shows them, so training covers every answer format the benchmarks score. `think` is the reasoning
-the warm start imitates: what is seen, then the computation (`red: 3. blue: 2. 3 + 2 = 5`).
+the warm start imitates: each shape named and what the image shows of it, then the computation
+(`red triangle. blue square. 3 + 4 = 7`).
 
-Every scene is drawn with no two shapes touching (`benchmarks.separated`), so each label can be re-derived
-from the pixels. Written atomically: a temp directory renamed into place, so a crash never leaves a
-half-written set.
+Every scene is drawn with no two shapes touching (`benchmarks.separated`) and one shape per colour, so each
+label can be re-derived from the pixels. Written atomically: a temp directory renamed into place, so a crash
+never leaves a half-written set.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from .shapes import render
 
 MANIFEST = "synthetic_manifest.json"
 DATA_FILE = "train.jsonl"
-VERSION = 5  # bump whenever questions, scenes or reasoning change: cached sets are rebuilt
+VERSION = 8  # bump whenever questions, scenes or reasoning change: cached sets are rebuilt
 FORMATS = ("mcq", "yes_no", "number")  # the answer formats of Synth_MCQ, Synth_MME and Synth_Math
 
 

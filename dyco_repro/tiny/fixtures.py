@@ -39,7 +39,7 @@ from filelock import FileLock
 
 from ..atomic import write_text_atomic
 from .benchmarks import (
-    MME_BUILDERS,
+    FIXTURE_MME_BUILDERS,
     count,
     count_options,
     encode_png,
@@ -287,7 +287,7 @@ def mme_numerical(rng, shapes):
 
 def mme_rows(rng: random.Random) -> list[dict]:
     """12 perception images (count, color, existence, position) and 4 reasoning ones, two questions each."""
-    builders = [*MME_BUILDERS * 3, *[mme_numerical] * 4]
+    builders = [*FIXTURE_MME_BUILDERS * 3, *[mme_numerical] * 4]
     rows = []
     for i, builder in enumerate(builders):
         shapes, built = scene_for(rng, builder)

@@ -50,13 +50,14 @@ def training_corpus(seed: int, n: int = 1500) -> list[str]:
     """Text the tokenizer should compress well: the synthetic prompts, reasoning and answers, chat markup."""
     from ..data.jsonl import FORMAT_INSTRUCTION
     from .data import FORMATS, synthetic_question
+    from .warmstart import target_completion
 
     rng = random.Random(f"tokenizer:{seed}")
     lines = []
     for i in range(n):
         _, text, answer, think, _ = synthetic_question(rng, FORMATS[i % len(FORMATS)])
         lines.append(f"system\nYou are a helpful assistant.\nuser\n{text}\n{FORMAT_INSTRUCTION}\nassistant\n")
-        lines.append(f"<think>{think}</think><answer>{answer}</answer>")
+        lines.append(target_completion(think, answer))
     lines += [str(i) for i in range(100)]
     lines.append(f"{' '.join(COLORS)} {' '.join(KINDS)} (A) (B) (C) (D) yes no Yes No true false")
     return lines

@@ -191,3 +191,20 @@ def test_a_named_matrix_is_a_config_group_that_defaults_to_none():
         "method": "baseline,dyco,zero_shot",
         "seed": "0",  # one seed, as the paper; seed=0,1,2 on the command line replaces it
     }
+
+
+def test_cells_start_in_turn_by_model():
+    """The first cells to start use different models, so each tiny warm start builds beside the other."""
+    from types import SimpleNamespace
+
+    from dyco_repro.sweep.launcher import interleave_models
+
+    def planned(model, name):
+        return SimpleNamespace(cfg=SimpleNamespace(model=SimpleNamespace(name=model)), name=name)
+
+    names = ["a3", "b3", "z3", "a7", "b7", "z7", "c3"]
+    cells = [(i, planned(f"m{n[-1]}", n)) for i, n in enumerate(names)]
+    order = [p.name for _, p in interleave_models(cells)]
+    assert order == ["a3", "a7", "b3", "b7", "z3", "z7", "c3"]
+    assert sorted(i for i, _ in interleave_models(cells)) == list(range(len(names)))  # job indices kept
+    assert interleave_models([]) == []

@@ -54,7 +54,8 @@ def expected_label(question: str, image: Image.Image) -> str:
 
 
 def test_every_label_matches_the_pixels(dataset):
-    """Shapes never touch, so every label (count, colour, position, comparison, arithmetic) is in the pixels."""
+    """Shapes never touch and each colour is one shape, so every label (colour, kind, existence, sides, arithmetic)
+    is in the pixels."""
     for r in rows(dataset):
         question = r["conversations"][0]["value"].removeprefix("<image>\n")
         with Image.open(dataset / r["image"]) as image:
@@ -71,16 +72,21 @@ def test_generated_scenes_never_touch():
 
 
 def test_reasoning_names_what_is_seen_then_computes(dataset):
-    """The warm-start reasoning starts from counts/attributes in the image and ends in the label."""
+    """The warm-start reasoning names each looked-up shape by the word that addresses it (its colour or its kind),
+    followed at once by what the image shows, then computes with it and ends in the label."""
+    kinds = "(triangle|square|circle)"
     for r in rows(dataset):
         think, answer = r["think"], r["conversations"][1]["value"]
-        assert re.match(r"(largest|shapes|\w+ ?\w*): ", think), think
+        assert re.match(rf"(\w+ {kinds}|{kinds} \w+|{kinds} none)\.", think), think
         if r["question_type"].startswith("math_"):
             assert think.endswith(f"= {answer}"), think
         if r["question_type"].startswith("mcq_"):
             assert think.endswith(f"is {answer}."), think
-    sums = [r["think"] for r in rows(dataset) if r["question_type"] == "math_sum"]
-    assert sums and all(re.fullmatch(r"\w+: (\d+)\. \w+: (\d+)\. \1 \+ \2 = \d+", t) for t in sums)
+    sums = [r["think"] for r in rows(dataset) if r["question_type"] == "math_sides_two"]
+    assert sums and all(re.fullmatch(r"\w+ (triangle|square)\. \w+ (triangle|square)\. \d \+ \d = \d", t) for t in sums)
+    assert all(
+        f"{n} +" in t or f"+ {n} =" in t for t in sums for n in [{"triangle": 3, "square": 4}[t.split()[1][:-1]]]
+    )
 
 
 def test_questions_need_the_image(dataset):

@@ -63,6 +63,18 @@ def test_reloads_offline_with_a_left_padding_processor(tiny_s_dir, monkeypatch):
     assert out.logits.shape[:2] == enc["input_ids"].shape and torch.isfinite(out.logits).all()
 
 
+def test_pixels_are_normalised_so_the_white_background_is_zero(tiny_processor):
+    """An empty cell's patches are 0 (so its image token carries nothing), a coloured one is far from 0."""
+    from PIL import Image
+
+    from dyco_repro.tiny.shapes import COLORS
+
+    white = tiny_processor.image_processor(images=[Image.new("RGB", (112, 112), "white")], return_tensors="pt")
+    assert white["pixel_values"].abs().max() == 0
+    red = tiny_processor.image_processor(images=[Image.new("RGB", (112, 112), COLORS["red"])], return_tensors="pt")
+    assert red["pixel_values"].abs().max() > 1.0
+
+
 def test_tokenizer_round_trips_reasoning_text(tiny_processor):
     tok = tiny_processor.tokenizer
     text = "<think>I count 3 red circles and 2 blue squares.</think><answer>5</answer>"

@@ -32,7 +32,7 @@ from .shapes import COLORS, IMAGE_SIZE, KINDS, Shape, count, render
 
 SYNTHETIC_BENCHMARKS = ("Synth_MCQ", "Synth_MME", "Synth_Math")
 MANIFEST = "synthetic_benchmarks.json"
-VERSION = 7  # bump whenever questions, scenes or rendering change: the cached sets are rebuilt
+VERSION = 8  # bump whenever questions, scenes or rendering change: the cached sets are rebuilt
 DEFAULT_N = 250  # questions per benchmark (Synth_MME: images, two questions each); see README, tiny world
 COLUMNS = {
     "Synth_MCQ": ["index", "question", "hint", *"ABCD", "answer", "category", "l2-category", "split", "image"],
@@ -166,12 +166,17 @@ def only_of_kind(shapes: list[Shape]) -> list[Shape]:
 # ---- Synth_MCQ: (category, question, options, correct option, hint, think) or None when the scene does not fit ----
 
 
+# Options are listed in one fixed order (colours as in COLORS, kinds as in KINDS; two shapes in the order the
+# question names them), so an option's letter follows from its value: the two-layer models could not learn to find
+# a value among shuffled options (Zero-Shot stayed at chance, 35.6 against 36.1).
+
+
 def mcq_color_of(rng, shapes):
     if not only_of_kind(shapes):
         return None
     shape = rng.choice(only_of_kind(shapes))
     question = f"What colour is the {shape.kind}?"
-    options = rng.sample(list(COLORS), len(COLORS))
+    options = list(COLORS)
     return "attribute_recognition", question, options, shape.color, None, f"{shape.kind} {shape.color}."
 
 
@@ -179,7 +184,7 @@ def mcq_kind_of(rng, shapes):
     """Three options (D left empty), as some MMBench questions have."""
     shape = rng.choice(shapes)
     question = f"Which kind of shape is the {shape.color} one?"
-    return "attribute_recognition", question, rng.sample(KINDS, len(KINDS)), shape.kind, None, f"{describe(shape)}."
+    return "attribute_recognition", question, list(KINDS), shape.kind, None, f"{describe(shape)}."
 
 
 def mcq_more_sides(rng, shapes):
@@ -228,17 +233,20 @@ def mme_has_kind(rng, shapes):
 
 
 def mme_sides(rng, shapes):
-    if not sided(shapes):
+    """Is there a shape with 3 (a triangle) or 4 (a square) sides: the kind follows from the number, then one look."""
+    present = [k for k in SIDES if count(shapes, kind=k) == 1]
+    absent = [k for k in SIDES if not count(shapes, kind=k)]
+    if not present or not absent:
         return None
-    shape = rng.choice(sided(shapes))
-    n, wrong = SIDES[shape.kind], 7 - SIDES[shape.kind]  # 3 <-> 4
-    question = "Does the {} shape have {} sides?"
+    shape = next(s for s in shapes if s.kind == rng.choice(present))
+    missing = absent[0]
+    question = "Is there a shape with {} sides in the image?"
     return (
         "count",
-        question.format(shape.color, n),
-        question.format(shape.color, wrong),
-        f"{describe(shape)}. {n} = {n}.",
-        f"{describe(shape)}. {n} is not {wrong}.",
+        question.format(SIDES[shape.kind]),
+        question.format(SIDES[missing]),
+        f"{SIDES[shape.kind]} sides: {shape.kind} {shape.color}.",
+        f"{SIDES[missing]} sides: {missing} none.",
     )
 
 

@@ -27,7 +27,7 @@ from .shapes import render
 
 MANIFEST = "synthetic_manifest.json"
 DATA_FILE = "train.jsonl"
-VERSION = 8  # bump whenever questions, scenes or reasoning change: cached sets are rebuilt
+VERSION = 9  # bump whenever questions, scenes or reasoning change: cached sets are rebuilt
 FORMATS = ("mcq", "yes_no", "number")  # the answer formats of Synth_MCQ, Synth_MME and Synth_Math
 
 

@@ -77,7 +77,7 @@ def test_reasoning_names_what_is_seen_then_computes(dataset):
     kinds = "(triangle|square|circle)"
     for r in rows(dataset):
         think, answer = r["think"], r["conversations"][1]["value"]
-        assert re.match(rf"(\w+ {kinds}|{kinds} \w+|{kinds} none)\.", think), think
+        assert re.match(rf"(\w+ {kinds}|{kinds} \w+|{kinds} none|\d sides: {kinds} (\w+|none))\.", think), think
         if r["question_type"].startswith("math_"):
             assert think.endswith(f"= {answer}"), think
         if r["question_type"].startswith("mcq_"):

@@ -151,14 +151,15 @@ def test_warm_start_earns_rewards_the_random_model_does_not(warm_dir, tiny_s_dir
 def chance_levels(lmudata: Path) -> dict[str, float]:
     """What guessing scores on each synthetic benchmark, in its own units (0-100).
 
-    Synth_MCQ: a uniformly random option (1 / number of options, averaged). Synth_MME: a fair coin per question
-    gives acc 50 and acc+ 25 per category, i.e. 37.5 of the 100 the score is scaled to. Synth_Math (free-form):
-    always answering the most common answer."""
+    Synth_MCQ: a uniformly random option (1 / number of options, averaged). Synth_MME: answering without reading
+    the question (always Yes, or always No) gives acc 50 and acc+ 0 per category, i.e. 25 of the 100 the score is
+    scaled to (a fair coin per question would expect 37.5: acc+ 25 by luck). Synth_Math (free-form): always
+    answering the most common answer."""
     mcq = pd.read_csv(lmudata / "Synth_MCQ.tsv", sep="\t")
     math = pd.read_csv(lmudata / "Synth_Math.tsv", sep="\t")
     return {
         "Synth_MCQ": 100 * (1 / mcq[list("ABCD")].notna().sum(axis=1)).mean(),
-        "Synth_MME": 37.5,
+        "Synth_MME": 25.0,
         "Synth_Math": 100 * math["answer"].value_counts(normalize=True).iloc[0],
     }
 

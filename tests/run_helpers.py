@@ -9,8 +9,12 @@ CONF = str(Path(__file__).resolve().parents[1] / "conf")
 
 
 def tiny_config(tmp_path, *overrides):
+    """profile=tiny, one generation per optimizer step (the demo's profile reuses each for two), so a run of
+    N steps logs rewards at steps 1..N."""
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose("config", overrides=["profile=tiny", f"output_root={tmp_path}", *overrides])
+        return compose(
+            "config", overrides=["profile=tiny", f"output_root={tmp_path}", "train.steps_per_generation=1", *overrides]
+        )
 
 
 def logged_runs(tmp_path):

@@ -251,7 +251,7 @@ def test_rloo_algo_config_reaches_rloo_config(tmp_path):
     assert isinstance(args, RLOOConfig)
     assert (args.beta, args.epsilon, args.epsilon_high, args.num_iterations) == (0.05, 0.2, None, 2)
     assert list(args.reward_clip_range) == [-1, 2] and args.normalize_advantages is False
-    assert (args.seed, args.num_generations, args.per_device_train_batch_size) == (7, 4, 4)
+    assert (args.seed, args.num_generations, args.per_device_train_batch_size) == (7, 4, 8)
 
 
 @pytest.mark.slow

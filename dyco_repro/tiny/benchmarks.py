@@ -42,8 +42,8 @@ COLUMNS = {
 HALF = IMAGE_SIZE // 2
 MIN_SHAPES, MAX_SHAPES = 3, 7
 # Scenes sit on a 4 x 4 grid of 28-pixel cells, one shape per cell at most: a cell is exactly what one image token
-# of the tiny models covers (Qwen2.5-VL: 14-pixel patches, merged 2 x 2), so counting a colour is counting the
-# tokens that show it, and a model a few layers deep can learn to look at the right tokens (README, tiny world).
+# of the tiny models covers (Qwen2.5-VL: 14-pixel patches, merged 2 x 2), so looking at a shape is attending to
+# one token, which a model two layers deep learns to do (README, tiny world).
 GRID = 4
 CELL = IMAGE_SIZE // GRID
 LARGEST_RADIUS, SMALL_RADII = 12, (5, 7)

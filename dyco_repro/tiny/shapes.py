@@ -1,6 +1,6 @@
 """Synthetic scenes of coloured shapes and questions that need the image to answer.
 
-Shared by the training set (`data.py`) and, later, the synthetic benchmarks. Everything is
+Drawing and counting, shared by the synthetic benchmarks, the training set and the fixtures. Everything is
 drawn from `random.Random(seed)`, so a seed fixes scenes, images and questions.
 """
 

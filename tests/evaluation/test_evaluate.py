@@ -364,29 +364,25 @@ def test_mcq_known_predictions_score_exactly(tmp_path, lmudata):
 
 
 def test_mme_known_acc_and_acc_plus_mix_scores_exactly(tmp_path, lmudata):
-    """Per category (6 pairs each): count all right (acc 100 + acc+ 100), color "Yes" to both (50 + 0),
-    existence all wrong (0 + 0), position half the pairs right and half "Yes" to both (75 + 50):
-    perception 375 of 800 -> 46.875."""
+    """Per category (8 pairs each): count all right (acc 100 + acc+ 100), color "Yes" to both (50 + 0),
+    existence half the pairs right and half "Yes" to both (75 + 50): perception 375 of 600 -> 62.5."""
     bench = BENCH["Synth_MME"]
     dataset = build_dataset(bench, lmudata)
     data = dataset.data
-    assert data.groupby("category").size().to_dict() == {"color": 12, "count": 12, "existence": 12, "position": 12}
-    flip = {"Yes": "No", "No": "Yes"}
+    assert data.groupby("category").size().to_dict() == {"color": 16, "count": 16, "existence": 16}
     answers, seen = [], {}
     for _, row in data.iterrows():
         pair = seen.setdefault(row["category"], {}).setdefault(row["image_path"], len(seen[row["category"]]))
-        if row["category"] == "count" or (row["category"] == "position" and pair < 3):
+        if row["category"] == "count" or (row["category"] == "existence" and pair < 4):
             answers.append(row["answer"])
-        elif row["category"] == "existence":
-            answers.append(flip[row["answer"]])
         else:
             answers.append("Yes")
     judge = choose_judge("rule", bench, "gpt-4o-mini")
     assert judge.name == "exact_matching"  # MME is exact under every policy
     value, raw = score(dataset, bench, judge, handmade(tmp_path, dataset, answers), fresh=True)
-    assert value == pytest.approx(46.875)
-    subtasks = {k: raw[0][k] for k in ("count", "color", "existence", "position")}
-    assert subtasks == pytest.approx({"count": 200.0, "color": 50.0, "existence": 0.0, "position": 125.0})
+    assert value == pytest.approx(62.5)
+    subtasks = {k: raw[0][k] for k in ("count", "color", "existence")}
+    assert subtasks == pytest.approx({"count": 200.0, "color": 50.0, "existence": 125.0})
 
 
 def math_predictions(answers: list[int]) -> tuple[list[str], int]:

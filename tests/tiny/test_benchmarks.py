@@ -16,7 +16,7 @@ from pixels import answer_from_pixels
 from dyco_repro.tiny.__main__ import main
 from dyco_repro.tiny.benchmarks import COLUMNS, MANIFEST, SYNTHETIC_BENCHMARKS, mcq_prompt, write_benchmarks
 
-N = 14  # each of the 4 MCQ kinds at least 3 times; each of the 3 MME categories at least 4 pairs
+N = 14  # each of the 3 MCQ kinds at least 4 times; each of the 3 MME categories at least 4 pairs
 
 
 @pytest.fixture(scope="module")

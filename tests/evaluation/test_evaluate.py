@@ -328,8 +328,8 @@ def test_recorded_score_is_what_vlmevalkit_computes(suite, synth_root, tmp_path,
     if key == "Synth_MCQ":  # an MMBench-style table of fractions
         row = result[result["split"] == "dev"].iloc[0]
         expected = float(row["Overall"]) * 100
-    else:  # MME_rating: perception and reasoning, each subtask acc + acc+ (0-200), four subtasks
-        expected = (float(result["perception"]) + float(result["reasoning"])) / 800 * 100
+    else:  # MME_rating: perception and reasoning, each subtask acc + acc+ (0-200), three subtasks
+        expected = (float(result["perception"]) + float(result["reasoning"])) / 600 * 100
     assert suite.results["benchmarks"][key]["score"] == pytest.approx(expected, abs=1e-9)
 
 

@@ -20,6 +20,7 @@ def test_two_cpu_processes_train_and_log_once(tmp_path):
         sys.executable, "-m", "accelerate.commands.launch",
         "--config_file", str(REPO / "configs" / "accelerate" / "cpu_gloo.yaml"),
         "-m", "dyco_repro.train", "profile=tiny", f"output_root={tmp_path}", "train.max_steps=2",
+        "train.steps_per_generation=1",  # one generation per step: rewards logged at steps 1 and 2
     ]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -50,6 +50,8 @@ def plan_run(cfg: DictConfig, build: bool = True) -> RunPlan:
         )
     if cfg.resume not in ("auto", "never"):
         raise ConfigError(f"resume={cfg.resume} is not valid; use resume=auto or resume=never")
+    if not isinstance(cfg.model.freeze_vision, bool):
+        raise ConfigError(f"model.freeze_vision={cfg.model.freeze_vision}: use model.freeze_vision=true or false")
     try:
         dyco = DyCoConfig(**resolved["dyco"])
         get_reward_functions(list(cfg.rewards))

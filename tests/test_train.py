@@ -26,6 +26,8 @@ from dyco_repro.train import ConfigError, plan_run, run
         (["dyco.alpha=-1"], "alpha"),
         (["rewards=[accuracy,speed]"], "unknown reward"),
         (["resume=maybe"], "resume=auto"),
+        (["model.freeze_vision=maybe"], "model.freeze_vision=true or false"),
+        (["model.freeze_vision=1"], "model.freeze_vision=true or false"),
     ],
 )
 def test_bad_settings_fail_before_anything_is_written(tmp_path, overrides, message):

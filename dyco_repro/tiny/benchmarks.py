@@ -251,7 +251,6 @@ def mme_sides(rng, shapes):
 
 
 MME_BUILDERS = (mme_kind_color, mme_has_kind, mme_sides)
-MME_TRAINING_BUILDERS = MME_BUILDERS
 
 
 # ---- Synth_Math: (category, level, question, integer answer, think) or None ----

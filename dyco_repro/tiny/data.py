@@ -22,7 +22,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from ..atomic import atomic_directory
-from .benchmarks import MATH_BUILDERS, MCQ_BUILDERS, MME_TRAINING_BUILDERS, math_item, mcq_item, mcq_prompt, mme_items
+from .benchmarks import MATH_BUILDERS, MCQ_BUILDERS, MME_BUILDERS, math_item, mcq_item, mcq_prompt, mme_items
 from .shapes import render
 
 MANIFEST = "synthetic_manifest.json"
@@ -38,7 +38,7 @@ def synthetic_question(rng: random.Random, fmt: str):
         shapes, item = mcq_item(rng, builder)
         return shapes, mcq_prompt(item), item["answer"], item["think"], builder.__name__
     if fmt == "yes_no":
-        builder = rng.choice(MME_TRAINING_BUILDERS)
+        builder = rng.choice(MME_BUILDERS)
         shapes, items = mme_items(rng, builder)
         item = rng.choice(items)
         return shapes, item["question"], item["answer"], item["think"], builder.__name__

@@ -14,7 +14,7 @@ from PIL import Image
 from pixels import answer_from_pixels, pixel_shapes
 
 from dyco_repro.tiny import write_dataset
-from dyco_repro.tiny.benchmarks import MATH_BUILDERS, MCQ_BUILDERS, MME_TRAINING_BUILDERS, separated
+from dyco_repro.tiny.benchmarks import MATH_BUILDERS, MCQ_BUILDERS, MME_BUILDERS, separated
 from dyco_repro.tiny.data import FORMATS, synthetic_question
 from dyco_repro.tiny.shapes import render
 
@@ -99,7 +99,7 @@ def test_questions_need_the_image(dataset):
 
 def test_every_benchmark_question_kind_and_answer_format_is_trained(dataset):
     kinds = {r["question_type"] for r in rows(dataset)}
-    assert kinds == {b.__name__ for b in (*MCQ_BUILDERS, *MME_TRAINING_BUILDERS, *MATH_BUILDERS)}
+    assert kinds == {b.__name__ for b in (*MCQ_BUILDERS, *MME_BUILDERS, *MATH_BUILDERS)}
     labels = [r["conversations"][1]["value"] for r in rows(dataset)]
     assert {"A", "B", "C", "D", "Yes", "No"} <= set(labels) and any(label.isdigit() for label in labels)
 

@@ -19,7 +19,7 @@ from dyco_repro.data import FORMAT_INSTRUCTION, accuracy_reward, format_reward, 
 from dyco_repro.tiny import ensure_tiny_model, write_dataset
 from dyco_repro.tiny import warmstart as ws
 from dyco_repro.tiny.__main__ import main
-from dyco_repro.tiny.benchmarks import MATH_BUILDERS, MCQ_BUILDERS, MME_TRAINING_BUILDERS, SYNTHETIC_BENCHMARKS
+from dyco_repro.tiny.benchmarks import MATH_BUILDERS, MCQ_BUILDERS, MME_BUILDERS, SYNTHETIC_BENCHMARKS
 from dyco_repro.tiny.data import synthetic_rows
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ def digest(path) -> str:
 def test_targets_are_rewarded_and_fit_the_rl_completion_budget(tiny_processor):
     tok = tiny_processor.tokenizer
     rows = [row for row, _ in synthetic_rows(300, seed=0)]
-    builders = (*MCQ_BUILDERS, *MME_TRAINING_BUILDERS, *MATH_BUILDERS)
+    builders = (*MCQ_BUILDERS, *MME_BUILDERS, *MATH_BUILDERS)
     assert {r["question_type"] for r in rows} == {b.__name__ for b in builders}
     for r in rows:
         answer = r["conversations"][1]["value"]

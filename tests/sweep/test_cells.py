@@ -208,3 +208,17 @@ def test_cells_start_in_turn_by_model():
     assert order == ["a3", "a7", "b3", "b7", "z3", "z7", "c3"]
     assert sorted(i for i, _ in interleave_models(cells)) == list(range(len(names)))  # job indices kept
     assert interleave_models([]) == []
+
+
+def test_next_cell_waits_for_a_models_setup_only_when_other_work_exists():
+    """A model's second cell does not start while its first (which builds the warm start) runs, if another
+    model's cell can; once a cell of the model has ended it starts in queue order."""
+    from dyco_repro.sweep.launcher import next_cell
+
+    queue = ["7b", "3b", "7b", "3b"]
+    assert next_cell(queue, busy={"7b"}, ready=set()) == 1  # 7B still building: start the 3B cell
+    assert next_cell(queue, busy={"7b"}, ready={"3b"}) == 1
+    assert next_cell(queue, busy={"7b"}, ready={"7b"}) == 0  # 7B's setup is done
+    assert next_cell(queue, busy=set(), ready=set()) == 0
+    assert next_cell(["7b", "7b"], busy={"7b"}, ready=set()) == 0  # nothing else to run: the head waits
+    assert next_cell(["3b", "7b"], busy={"3b", "7b"}, ready=set()) == 0

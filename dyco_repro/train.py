@@ -21,7 +21,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from .atomic import write_text_atomic
-from .cli import ConfigError, one_line_errors, resolve_model_dir, run_main
+from .cli import ConfigError, model_dir_problem, one_line_errors, resolve_model_dir, run_main
 from .dyco import DyCoConfig
 from .records import ZERO_SHOT
 
@@ -59,6 +59,8 @@ def plan_run(cfg: DictConfig, build: bool = True) -> RunPlan:
     except (TypeError, ValueError) as err:
         raise ConfigError(str(err).splitlines()[0]) from err
     _check_sizes(cfg.train, dyco)
+    if not cfg.dry_run:
+        _check_run_dir(resolved, Path(cfg.run_dir))
     # The hardware is checked only where the run will train: a dry run, or a sweep planning on a login
     # node without the cell's GPUs (build=False), builds the config as the target machine would.
     args = trl_args(resolved, check_device=build and not cfg.dry_run)
@@ -128,6 +130,51 @@ def _check_sizes(train: DictConfig, dyco: DyCoConfig) -> None:
         )
 
 
+def _check_run_dir(resolved: dict[str, Any], run_dir: Path) -> None:
+    """Refuse to resume a run directory that holds a run of another config (its `config.json`): resuming
+    would mix two configs in one run. Only `train.max_steps` may differ (a run extended further resumes);
+    `resume=never` starts that directory over."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"run directory {run_dir} is a file; set output_root= (or run_dir=) to a directory")
+    if resolved["resume"] != "auto":
+        return
+    previous = previous_config(run_dir)
+    if previous is not None and _resumable_hash(previous) != _resumable_hash(resolved):
+        raise ConfigError(
+            f"{run_dir} holds a run of another config (config.json there differs from this one in more than "
+            "train.max_steps); set output_root= for a new run, or resume=never to start that one over"
+        )
+
+
+def _resumable_hash(resolved: dict[str, Any]) -> str:
+    """The config's identity (`tracking.config_hash`) less `train.max_steps`, which a resumed run may raise."""
+    from .tracking import config_hash
+
+    train = {k: v for k, v in (resolved.get("train") or {}).items() if k != "max_steps"}
+    return config_hash({**resolved, "train": train})
+
+
+def previous_config(run_dir: Path) -> dict[str, Any] | None:
+    """The resolved config a run directory was trained with (its `config.json`), or None."""
+    try:
+        found = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def finished_final(plan: RunPlan) -> Path | None:
+    """The final model of this very run when it has already finished (`done.json` written after `final/`,
+    same config), so that running the command again retrains nothing; None otherwise."""
+    final = plan.run_dir / "final"
+    done, previous = plan.run_dir / "done.json", previous_config(plan.run_dir)
+    if plan.cfg["resume"] != "auto" or not done.is_file() or previous is None or model_dir_problem(final):
+        return None
+    from .tracking import config_hash
+
+    return final if config_hash(previous) == config_hash(plan.cfg) else None
+
+
 def _data_path(cfg: DictConfig, build: bool) -> Path | None:
     if cfg.data.path is None and cfg.data.synthetic_n:
         if not build:
@@ -187,7 +234,16 @@ def run(plan: RunPlan) -> Path:
 
     cfg = plan.cfg
     algo = cfg["algo"]
+    finished = finished_final(plan)
+    if finished is not None:
+        print(f"already trained: {finished} (done.json); resume=never trains it again")
+        return finished
     data = load_data(plan)
+    if cfg["resume"] == "never" and int(os.environ.get("RANK", "0")) == 0:
+        # start over: no checkpoint or result of an earlier run stays to be mixed in
+        for stale in ("checkpoints", "final", "done.json"):
+            path = plan.run_dir / stale
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(plan.run_dir / "config.json", json.dumps(cfg, indent=2))
     trainer, processor = build_trainer(plan, data, callbacks=[MlflowMetrics()])

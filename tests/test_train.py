@@ -122,3 +122,38 @@ def test_resume_skips_a_checkpoint_cut_short_by_a_kill(tmp_path):
         if complete:
             (checkpoints / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     assert last_complete_checkpoint(checkpoints) == str(checkpoints / "checkpoint-4")
+
+
+@pytest.mark.slow
+def test_a_finished_run_is_not_trained_again(tmp_path, capsys):
+    """Running the same command again on a finished run trains nothing (it used to train one more step and
+    rewrite final/); resume=never trains it again from scratch."""
+    overrides = ("train.max_steps=2", "train.save_steps=1")
+    first = plan_run(config(tmp_path, *overrides))
+    final = run(first)
+    weights = (final / "model.safetensors").stat().st_mtime_ns
+    assert run(plan_run(config(tmp_path, *overrides))) == final
+    assert "already trained" in capsys.readouterr().out
+    assert (final / "model.safetensors").stat().st_mtime_ns == weights
+    assert json.loads((first.run_dir / "done.json").read_text())["steps"] == 2
+    assert sorted(p.name for p in (first.run_dir / "checkpoints").glob("checkpoint-*")) == [
+        "checkpoint-1",
+        "checkpoint-2",
+    ]
+    again = run(plan_run(config(tmp_path, *overrides, "resume=never", "train.max_steps=1")))
+    assert json.loads((first.run_dir / "done.json").read_text())["steps"] == 1
+    assert [p.name for p in (first.run_dir / "checkpoints").glob("checkpoint-*")] == ["checkpoint-1"] and again == final
+
+
+def test_a_run_directory_of_another_config_is_not_resumed(tmp_path):
+    """Same run name, other settings: refused before anything is written (resuming would mix two configs)."""
+    plan = plan_run(config(tmp_path, "train.max_steps=2"))
+    plan.run_dir.mkdir(parents=True)
+    (plan.run_dir / "config.json").write_text(json.dumps(plan.cfg))
+    plan_run(config(tmp_path, "train.max_steps=9"))  # a longer run resumes
+    with pytest.raises(ConfigError, match="holds a run of another config.*resume=never"):
+        plan_run(config(tmp_path, "dyco.alpha=0.5"))
+    assert sorted(p.name for p in plan.run_dir.iterdir()) == ["config.json"]
+    plan_run(config(tmp_path, "dyco.alpha=0.5", "resume=never"))
+    (plan.run_dir / "config.json").write_text("not json")  # unreadable: nothing to compare, resumes
+    plan_run(config(tmp_path, "dyco.alpha=0.5"))

@@ -65,6 +65,38 @@ def run_main(main: Callable[[], object], argv: list[str] | None = None) -> None:
     main()
 
 
+KINDS = {bool: "true or false", int: "a whole number", float: "a number"}
+
+
+def check_setting(cfg: DictConfig, key: str, kind: type, minimum: float | None = None, none_ok: bool = False) -> None:
+    """ConfigError naming the fix unless `cfg.<key>` (dotted) is a `kind` (bool, int, or float, which takes an
+    int too; a bool is neither number) at least `minimum`, or None where `none_ok`.
+
+    Command-line values reach the config untyped (`seed=abc`, `dry_run=no`, `train.max_steps=ten`), and
+    Python's truthiness would read "no" as true."""
+    from omegaconf import OmegaConf
+
+    value = OmegaConf.select(cfg, key)
+    if value is None and none_ok:
+        return
+    numeric = kind is not bool and isinstance(value, int | float) and not isinstance(value, bool)
+    fits = isinstance(value, bool) if kind is bool else numeric and (kind is float or isinstance(value, int))
+    if not fits:
+        raise ConfigError(f"{key}={value}: use {key}=<{KINDS[kind]}>" + (" (or null)" if none_ok else ""))
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{key}={value}: must be at least {minimum}; set {key}=<{KINDS[kind]} >= {minimum}>")
+
+
+def check_output_dir(key: str, path: str | Path) -> None:
+    """ConfigError naming the fix when `path` (a directory to be written) is, or lies under, an existing file."""
+    path = Path(str(path)).expanduser()
+    for found in (path, *path.parents):
+        if found.exists():
+            if not found.is_dir():
+                raise ConfigError(f"{key}: {found} is a file, not a directory; set {key}= to a directory")
+            return
+
+
 def model_dir_problem(path: Path) -> str | None:
     """What keeps `path` from being a loadable HF model directory, or None."""
     if not (path / "config.json").is_file():

@@ -23,7 +23,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from .cli import model_dir_problem, one_line_errors, resolve_model_dir, run_main
+from .cli import check_output_dir, check_setting, model_dir_problem, one_line_errors, resolve_model_dir, run_main
 from .evaluation.judge import Judge, check_policy, choose_judge
 from .evaluation.results import RESULTS_FILE, SCHEMA, checkpoint_fingerprint, load_results, save_results, sub_metrics
 from .evaluation.sharding import Processes, join_processes, launched_world
@@ -54,12 +54,15 @@ def check_eval_config(
     ev = cfg.eval
     benchmarks = resolve_benchmarks(_plain(cfg.benchmarks), _plain(ev.datasets) or {})
     check_policy(cfg.judge)
-    if ev.batch_size < 1 or ev.max_new_tokens < 1:
-        raise EvalError(f"eval.batch_size={ev.batch_size}, eval.max_new_tokens={ev.max_new_tokens}: both must be >= 1")
+    for key in ("eval.batch_size", "eval.max_new_tokens"):
+        check_setting(cfg, key, int, minimum=1)
     check_backend(ev.backend)
     roots: dict[str, Path | None] = {}
     for bench in benchmarks:
-        if bench.key.startswith("Synth_"):
+        # the tiny world's benchmarks: the cached set of eval.synthetic_n questions, unless eval.lmudata names
+        # a folder (`python -m dyco_repro.tiny bench --out <folder>` writes one)
+        if bench.key.startswith("Synth_") and ev.lmudata is None:
+            check_setting(cfg, "eval.synthetic_n", int, minimum=1)
             roots[bench.key] = synthetic_root(ev.synthetic_n) if build else None
         else:
             roots[bench.key] = lmudata_root(ev.lmudata)
@@ -128,6 +131,8 @@ def plan_evaluation(cfg: DictConfig) -> EvalPlan:
     from .evaluation.inference import GenerationSettings
 
     ev = cfg.eval
+    check_setting(cfg, "force", bool)
+    check_output_dir(*(("eval.output_dir", ev.output_dir) if ev.output_dir else ("output_root", cfg.output_root)))
     resolve_checkpoint(cfg, build=False)  # checked before the benchmarks; built (tiny world) after them
     benchmarks, roots, judges = check_eval_config(cfg)
     if ev.lm_eval.tasks:  # an unknown task fails here, before any benchmark is evaluated
@@ -151,7 +156,7 @@ def plan_evaluation(cfg: DictConfig) -> EvalPlan:
         judges=judges,
         generation=generation,
         output_dir=Path(ev.output_dir) if ev.output_dir else default_output_dir(cfg.output_root, checkpoint),
-        force=bool(cfg.force),
+        force=cfg.force,
         dtype=cfg.model.dtype,
         attn_implementation=cfg.model.attn_implementation,
         lm_eval=OmegaConf.to_object(ev.lm_eval),

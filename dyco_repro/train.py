@@ -21,7 +21,15 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from .atomic import write_text_atomic
-from .cli import ConfigError, model_dir_problem, one_line_errors, resolve_model_dir, run_main
+from .cli import (
+    ConfigError,
+    check_output_dir,
+    check_setting,
+    model_dir_problem,
+    one_line_errors,
+    resolve_model_dir,
+    run_main,
+)
 from .dyco import DyCoConfig
 from .records import ZERO_SHOT
 
@@ -43,6 +51,7 @@ def plan_run(cfg: DictConfig, build: bool = True) -> RunPlan:
     `dry_run=true` the model and data are neither checked nor built (nothing is loaded)."""
     from .data import check_settings, get_reward_functions
 
+    _check_values(cfg)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     if cfg.method.name == ZERO_SHOT:
         raise ConfigError(
@@ -109,6 +118,24 @@ def dry_run_record(plan: RunPlan) -> dict[str, Any]:
     return {"trainer": trl_base.__name__, "args": plan.args.to_dict(), "dyco": dataclasses.asdict(plan.dyco)}
 
 
+def _check_values(cfg: DictConfig) -> None:
+    """Each setting the run computes with has its type and range (command-line values arrive untyped);
+    every other `train.*` field is typed by its TRL config class when that is built (`algos.common`)."""
+    check_setting(cfg, "dry_run", bool)
+    check_setting(cfg, "seed", int, minimum=0)
+    for key in ("per_device_train_batch_size", "gradient_accumulation_steps", "num_generations"):
+        check_setting(cfg, f"train.{key}", int, minimum=1)
+    check_setting(cfg, "train.max_completion_length", int, minimum=1)
+    check_setting(cfg, "train.max_steps", int, minimum=-1)
+    if cfg.train.max_steps == 0:
+        raise ConfigError("train.max_steps=0: set a number of steps >= 1 (or -1: train.num_train_epochs decides)")
+    check_setting(cfg, "train.learning_rate", float)
+    if not cfg.train.learning_rate > 0:
+        raise ConfigError(f"train.learning_rate={cfg.train.learning_rate}: set a learning rate > 0")
+    if cfg.data.path is None:
+        check_setting(cfg, "data.synthetic_n", int, minimum=1, none_ok=True)
+
+
 def _check_sizes(train: DictConfig, dyco: DyCoConfig) -> None:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     batch = train.per_device_train_batch_size * train.gradient_accumulation_steps * world
@@ -134,15 +161,14 @@ def _check_run_dir(resolved: dict[str, Any], run_dir: Path) -> None:
     """Refuse to resume a run directory that holds a run of another config (its `config.json`): resuming
     would mix two configs in one run. Only `train.max_steps` may differ (a run extended further resumes);
     `resume=never` starts that directory over."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"run directory {run_dir} is a file; set output_root= (or run_dir=) to a directory")
+    check_output_dir("output_root", run_dir)
     if resolved["resume"] != "auto":
         return
     previous = previous_config(run_dir)
     if previous is not None and _resumable_hash(previous) != _resumable_hash(resolved):
         raise ConfigError(
             f"{run_dir} holds a run of another config (config.json there differs from this one in more than "
-            "train.max_steps); set output_root= for a new run, or resume=never to start that one over"
+            "train.max_steps); set output_root= for a new run, or resume=never (a sweep: force=true) to start it over"
         )
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from contextlib import nullcontext
 from typing import Any
 from unittest import mock
 
 import mlflow
 from transformers import TrainerCallback
+
+from ..cli import KINDS
 
 # Keys of the profile's `train` block that are ours (the processor's pixel bounds, the prompt
 # instruction), not TRL config fields. Every other key goes to the TRL config as is.
@@ -50,6 +53,13 @@ def trl_config(config_cls: type, fields: dict[str, Any], algo: str, check_device
             f"{unknown[0]!r} is not a field of {config_cls.__name__} (algo={algo}); fix or remove it in "
             f"conf/algo/{algo}.yaml `trl:` or the profile's `train:` block"
         )
+    for name, value in fields.items():
+        kind = _field_kind(config_cls, name)
+        if kind is not None and value is not None and not _is_kind(value, kind):
+            raise TRLConfigError(
+                f"{name}={value}: {config_cls.__name__}.{name} takes {KINDS[kind]} (algo={algo}); fix it on the "
+                "command line, in the profile's `train:` block or in algo.trl"
+            )
     device = (
         nullcontext()
         if check_device
@@ -60,6 +70,22 @@ def trl_config(config_cls: type, fields: dict[str, Any], algo: str, check_device
             return config_cls(**fields)
     except (TypeError, ValueError) as err:
         raise TRLConfigError(f"{config_cls.__name__} (algo={algo}): {str(err).strip().splitlines()[0]}") from err
+
+
+def _field_kind(config_cls: type, name: str) -> type | None:
+    """bool, int or float when the config class annotates field `name` as one of them (or Optional), else None."""
+    try:
+        hint = typing.get_type_hints(config_cls).get(name)
+    except Exception:  # noqa: BLE001 - an annotation that does not resolve: leave the value to the class
+        return None
+    kinds = set(typing.get_args(hint)) - {type(None)} if typing.get_args(hint) else {hint}
+    return kinds.pop() if len(kinds) == 1 and kinds <= {bool, int, float} else None
+
+
+def _is_kind(value: Any, kind: type) -> bool:
+    if kind is bool or isinstance(value, bool):
+        return kind is bool and isinstance(value, bool)
+    return isinstance(value, int) or (kind is float and isinstance(value, float))
 
 
 class MlflowMetrics(TrainerCallback):

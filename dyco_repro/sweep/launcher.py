@@ -24,6 +24,7 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, filter_overrides
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ..cli import ConfigError, check_setting
 from ..records import ZERO_SHOT, CellRecord, Store, records_on_disk
 from .cells import Cell, plan_cell
 from .plan import SweepError, validate_cell
@@ -48,10 +49,12 @@ class SweepLauncherMixin:
         output_root = Path(str(config.output_root)).resolve()
         sweep_dir = output_root / "sweeps" / sweep_id
         try:
+            for flag in ("dry_run", "force"):
+                check_setting(config, flag, bool)
             planned = self._plan(job_overrides, sweep_id)
             if not config.dry_run:
                 self._check_scheduler()
-        except SweepError as err:
+        except (SweepError, ConfigError) as err:
             _forget_empty_sweep_dir(Path(str(config.hydra.sweep.dir)).resolve(), output_root)
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)

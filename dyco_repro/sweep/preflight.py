@@ -3,7 +3,7 @@ config composes with every value of every swept axis (Hydra's own errors are sev
 
 from __future__ import annotations
 
-from ..cli import CONF_DIR, GROUPS, choice_problem
+from ..cli import CONF_DIR, GROUPS, ConfigError, check_output_dir, choice_problem
 
 FLAGS_WITH_VALUE = ("--config-name", "-cn", "--config-path", "-cp", "--config-dir", "-cd")
 
@@ -74,6 +74,9 @@ def _compose_each(axes: list[tuple[str, list[str]]]) -> None:
                 cfg = compose("sweep", overrides=[*overrides, "sweep_id=preflight"])
                 OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
                 check_settings(cfg.data.on_error, cfg.data.limit)
+                check_output_dir("output_root", cfg.output_root)  # Hydra writes the sweep's folder there first
+            except ConfigError as err:
+                raise PreflightError(str(err)) from None
             except Exception as err:  # noqa: BLE001 - Hydra/OmegaConf errors, reported in one line
                 lines = [line.strip() for line in str(err).splitlines() if line.strip()]
                 raise PreflightError(" ".join(lines[:2])) from None

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "bench":
             path = write_benchmarks(args.out, args.n, args.seed)
             counts = f"Synth_MCQ ({args.n}), Synth_MME ({2 * args.n}: yes/no pairs), Synth_Math ({args.n})"
-            print(f"{counts} in {path}; set LMUData={path}")
+            print(f"{counts} in {path}; evaluate on them with eval.lmudata={path}")
         else:
             path = write_dataset(args.out, args.n, args.seed)
             print(f"{args.n} synthetic samples at {path / 'train.jsonl'}")

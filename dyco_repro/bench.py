@@ -31,6 +31,7 @@ import argparse
 import ctypes
 import gc
 import json
+import re
 import statistics
 import sys
 import time
@@ -43,6 +44,7 @@ from .dyco import DyCoConfig, capture_attention
 from .dyco import capture as capture_module
 
 VARIANTS = ("plain", "capture", "eager")
+DEVICE = re.compile(r"cpu|cuda(:\d+)?")  # what the timing (CUDA sync) and peak memory code knows
 
 
 @dataclass(frozen=True)
@@ -371,8 +373,20 @@ def print_table(results: dict[str, dict[str, float]]) -> None:
     Console(stderr=True).print(table)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments as one line, exit 2 (argparse prints its usage too): `fail` for the checks here, whose
+    messages name the fix; `error` (argparse's own, e.g. an invalid choice) points to --help."""
+
+    def error(self, message: str):
+        self.fail(f"{message}; see {self.prog} --help")
+
+    def fail(self, message: str):
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dyco_repro.bench", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m dyco_repro.bench", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     signal = sub.add_parser("signal", help="capture overhead vs a plain forward and vs eager all-layer attention")
     signal.add_argument("--shapes", default="tiny,mid", help=f"comma-separated, from {sorted(SHAPES)}")
@@ -397,14 +411,16 @@ def main(argv: list[str] | None = None) -> int:
     shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
     unknown = [s for s in shapes if s not in SHAPES]
     if unknown or not shapes:
-        parser.error(f"unknown shape(s) {unknown}; choose from {sorted(SHAPES)}")
+        parser.fail(f"unknown shape(s) {unknown}; choose from {sorted(SHAPES)}")
+    if not DEVICE.fullmatch(args.device):
+        parser.fail(f"--device {args.device}: use cpu or cuda")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error("--device cuda but no CUDA device is visible; use --device cpu")
+        parser.fail("--device cuda but no CUDA device is visible; use --device cpu")
     if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
+        parser.fail("--repeats must be at least 1")
     dtype = args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32")
     if not isinstance(getattr(torch, dtype, None), torch.dtype):
-        parser.error(f"--dtype {dtype} is not a torch dtype; use float32, bfloat16 or float16")
+        parser.fail(f"--dtype {dtype} is not a torch dtype; use float32, bfloat16 or float16")
 
     results = {}
     for name in shapes:
@@ -416,16 +432,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _main_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _main_train(parser: OneLineParser, args: argparse.Namespace) -> int:
     from pathlib import Path
 
     available = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "algo").glob("*.yaml"))
     algos = [a.strip() for a in args.algos.split(",") if a.strip()]
     unknown = [a for a in algos if a not in available]
     if unknown or not algos:
-        parser.error(f"unknown algo(s) {unknown}; choose from {available}")
+        parser.fail(f"unknown algo(s) {unknown}; choose from {available}")
     if args.steps < 1 or args.blocks < 1:
-        parser.error("--steps and --blocks must be at least 1")
+        parser.fail("--steps and --blocks must be at least 1")
     results = bench_train(algos, args.steps, args.blocks)
     print_train_table(results)
     print(json.dumps(results))
@@ -516,17 +532,17 @@ def print_eval_table(results: dict[str, dict[str, float]]) -> None:
     Console(stderr=True).print(table)
 
 
-def _main_eval(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _main_eval(parser: OneLineParser, args: argparse.Namespace) -> int:
     import os
 
     try:
         counts = [int(p) for p in args.processes.split(",") if p.strip()]
     except ValueError:
-        parser.error(f"--processes {args.processes}: give comma-separated integers, e.g. 1,2")
+        parser.fail(f"--processes {args.processes}: give comma-separated integers, e.g. 1,2")
     if not counts or min(counts) < 1 or len(set(counts)) != len(counts):
-        parser.error(f"--processes {args.processes}: give distinct counts >= 1, e.g. 1,2")
+        parser.fail(f"--processes {args.processes}: give distinct counts >= 1, e.g. 1,2")
     if args.n < 1 or args.batch_size < 1 or args.repeats < 1:
-        parser.error("--n, --batch-size and --repeats must be at least 1")
+        parser.fail("--n, --batch-size and --repeats must be at least 1")
     results = bench_eval(counts, args.n, args.batch_size, args.repeats)
     print_eval_table(results)
     machine = {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)}

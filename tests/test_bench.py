@@ -42,6 +42,7 @@ def test_signal_bench_prints_a_table_and_a_json_line():
         (["signal", "--shapes", "huge"], "unknown shape"),
         (["signal", "--repeats", "0"], "at least 1"),
         (["signal", "--device", "cuda:0"], "no CUDA device"),
+        (["signal", "--device", "gpu"], "--device gpu: use cpu or cuda"),
         (["nonsense"], "invalid choice"),
     ],
 )
@@ -53,6 +54,20 @@ def test_signal_bench_bad_input(args, message):
     result = bench(*args)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("device", ["gpu", "mps", "cuda0"])
+def test_an_unknown_device_is_one_line_before_any_work(device, tmp_path, monkeypatch, capsys):
+    from dyco_repro import bench as module
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(module, "bench_signal", lambda *a: pytest.fail("the benchmark ran"))
+    with pytest.raises(SystemExit) as exit_:
+        module.main(["signal", "--shapes", "tiny", "--device", device])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == f"error: --device {device}: use cpu or cuda\n"
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ python -m dyco_repro.report power --delta 1.5 --benchmark MMBench --from <compar
 Rebuild a sweep's Table 1 (md, tex, csv) and figures, after logging to MLflow any finished cell the
 store does not have yet (a cell that finished while the store was down); the report is attached to
 the sweep's run. Prints the Markdown. `power` plans a sweep's size from an earlier one's paired
-statistics (see `report/power.py`). Bad arguments: one line, exit 2.
+statistics (see `report/power.py`). Bad arguments, or a sweep with no finished cell: one line, exit 2.
 """
 
 from __future__ import annotations
@@ -51,9 +51,16 @@ def main(argv: list[str]) -> int:
         return 2
     sweep_id, sweep_dir = args["sweep"], (sweeps / args["sweep"]).resolve()
     store = Store(args.get("mlflow.tracking_uri") or None, args["output_root"], args["mlflow.experiment"])
-    on_disk = records_on_disk(sweep_dir)
+    on_disk, in_mlflow = records_on_disk(sweep_dir), store.finished_hashes(sweep_id)
+    if not on_disk and not in_mlflow:  # before the sweep's MLflow run is made or a report folder written
+        print(
+            f"error: sweep {sweep_id} has no finished cell yet; wait for a cell to finish, or run the sweep "
+            "(python -m dyco_repro.sweep -m ... with its overrides), then rerun the report",
+            file=sys.stderr,
+        )
+        return 2
     parent = None
-    if store.finished_hashes(sweep_id) is not None:  # reachable: log what only the disk has
+    if in_mlflow is not None:  # reachable: log what only the disk has
         parent = store.sweep_run(sweep_id, {"cells": [r.run_dir for r in on_disk]})
         store.log_missing(on_disk, sweep_id, parent)
     report = build_sweep_report(store, sweep_dir, sweep_id, reference=reference)

@@ -232,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--delta {args.delta:g} must be a positive number of points")
     if not 0 < args.power < 1 or not 0 < args.alpha < 1:
         parser.error("--power and --alpha must lie strictly between 0 and 1")
+    if args.source.is_dir():
+        inside = [args.source / "comparisons.csv", args.source / "report" / "comparisons.csv"]
+        found = next((str(path) for path in inside if path.is_file()), "a sweep's report/comparisons.csv")
+        parser.error(f"--from {args.source} is a directory; give the comparisons.csv file ({found}) or a per-item file")
     if not args.source.is_file():
         parser.error(f"--from {args.source} does not exist; give a per-item file or a sweep's report/comparisons.csv")
     try:

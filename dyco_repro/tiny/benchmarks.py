@@ -497,6 +497,17 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def refuse_a_file(out: Path, fix: str) -> None:
+    """Raise FileExistsError (`fix`: what to give instead) when the folder `out`, or one above it, is a
+    file: checked before anything (a lock file included) is written beside it."""
+    for path in (out, *out.parents):
+        if path.exists():
+            if not path.is_dir():
+                what = f"{out} is a file" if path == out else f"{out}: {path} is a file"
+                raise FileExistsError(f"{what}, not a directory; {fix}")
+            return
+
+
 def write_benchmarks(lmudata: str | Path, n: int = DEFAULT_N, seed: int = 1) -> Path:
     """Write the three synthetic TSVs into `lmudata` (n questions each; Synth_MME: n images, 2n questions).
 
@@ -506,6 +517,7 @@ def write_benchmarks(lmudata: str | Path, n: int = DEFAULT_N, seed: int = 1) -> 
     if n <= 0:
         raise ValueError(f"--n {n}: each benchmark needs at least one question")
     lmudata = Path(lmudata)
+    refuse_a_file(lmudata, "choose a new or existing directory for --out")
     lmudata.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{lmudata / MANIFEST}.lock"):  # concurrent evaluation workers build it once
         manifest_path = lmudata / MANIFEST

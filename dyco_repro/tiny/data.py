@@ -22,7 +22,16 @@ from pathlib import Path
 from filelock import FileLock
 
 from ..atomic import atomic_directory
-from .benchmarks import MATH_BUILDERS, MCQ_BUILDERS, MME_BUILDERS, math_item, mcq_item, mcq_prompt, mme_items
+from .benchmarks import (
+    MATH_BUILDERS,
+    MCQ_BUILDERS,
+    MME_BUILDERS,
+    math_item,
+    mcq_item,
+    mcq_prompt,
+    mme_items,
+    refuse_a_file,
+)
 from .shapes import render
 
 MANIFEST = "synthetic_manifest.json"
@@ -71,6 +80,7 @@ def write_dataset(out: str | Path, n: int, seed: int = 0) -> Path:
     if n <= 0:
         raise ValueError(f"--n {n}: the dataset needs at least one sample")
     out = Path(out)
+    refuse_a_file(out, "choose an empty or new --out")  # before the lock file beside it
     out.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{out}.lock"):  # concurrent processes (ranks, sweep cells) build it once
         return _write_dataset(out, n, seed)

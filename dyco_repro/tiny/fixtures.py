@@ -48,6 +48,7 @@ from .benchmarks import (
     mcq_largest_color,
     mcq_largest_kind,
     mcq_locate,
+    refuse_a_file,
     scene_for,
     sha256,
     unique_shapes,
@@ -384,9 +385,11 @@ def fixture_frame(name: str, seed: int = 0) -> pd.DataFrame:
 def write_fixtures(out: str | Path, seed: int = 0) -> Path:
     """Write the seven fixture TSVs into `out` (each atomically); reuses files the manifest vouches for.
 
-    Other TSVs in the folder are left alone. Raises OSError when the folder cannot be written.
+    Other TSVs in the folder are left alone. Raises FileExistsError when `out` is a file, OSError when the
+    folder cannot be written.
     """
     out = Path(out)
+    refuse_a_file(out, "choose a new or existing directory for --out")
     out.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{out / MANIFEST}.lock"):
         manifest_path = out / MANIFEST

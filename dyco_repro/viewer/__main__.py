@@ -3,8 +3,8 @@
 Writes one self-contained HTML page of a DyCo run's role samples (every recorded step): from
 `<run dir>/roles/step_*.json`, or from the `roles/` artifacts of an MLflow run (store: --tracking-uri,
 else $MLFLOW_TRACKING_URI, else sqlite:///outputs/mlflow.db). Default page: `<run dir>/roles/viewer.html`,
-or `roles_<run id>.html` here. Bad input (no such directory or run, a run without samples): one line,
-exit 2, nothing written.
+or `roles_<run id>.html` here. Bad input (no such directory or run, a run without samples, --out a
+directory): one line, exit 2, nothing written.
 """
 
 from __future__ import annotations
@@ -72,6 +72,8 @@ def steps_of_run(run_id: str, tracking_uri: str | None) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if args.out is not None and args.out.is_dir():
+            raise ViewerError(f"--out {args.out} is a directory; give a file path such as {args.out / 'viewer.html'}")
         run_dir = Path(args.run)
         if run_dir.is_dir():
             steps, title = steps_of_dir(run_dir), run_dir.resolve().name

@@ -73,6 +73,25 @@ def test_a_sweep_without_a_finished_cell_has_no_report(tmp_path, monkeypatch):
     assert build_sweep_report(Store(None, str(tmp_path), "empty"), tmp_path / "sweeps" / "s", "s") is None
 
 
+def test_the_command_refuses_a_sweep_without_a_finished_cell_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # MLflow puts a SQLite store's artifacts under the working directory
+    import mlflow
+
+    from dyco_repro.report.__main__ import main
+
+    sweep_dir = tmp_path / "sweeps" / "s-1"
+    (sweep_dir / "runs" / "grpo-dyco").mkdir(parents=True)  # started, no cell.json yet
+    Store(None, str(tmp_path), "dyco-repro").sweep_run("s-1", {"cells": []})  # as the sweep made it
+    runs = {r.info.run_id for r in mlflow.search_runs(search_all_experiments=True, output_format="list")}
+    files = sorted(tmp_path.rglob("*"))
+    capsys.readouterr()
+    assert main(["sweep=s-1", f"output_root={tmp_path}"]) == 2
+    fix = "wait for a cell to finish, or run the sweep (python -m dyco_repro.sweep -m ... with its overrides)"
+    assert capsys.readouterr().err == f"error: sweep s-1 has no finished cell yet; {fix}, then rerun the report\n"
+    assert sorted(tmp_path.rglob("*")) == files and not (sweep_dir / "report").exists()
+    assert {r.info.run_id for r in mlflow.search_runs(search_all_experiments=True, output_format="list")} == runs
+
+
 @pytest.mark.parametrize("module", sorted(p.name for p in REPORT.glob("*.py")))
 def test_the_report_never_imports_the_sweep(module):
     tree = ast.parse((REPORT / module).read_text())

@@ -122,3 +122,20 @@ def test_cli_rejects_missing_and_unknown_files(tmp_path, capsys):
     assert power.main(["--delta", "1", "--benchmark", "X", "--from", str(tmp_path / "other.csv")]) == 2
     assert assert_exit_2 == [2, 2]
     assert "neither the per-item columns" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("inside", [None, "comparisons.csv", "report/comparisons.csv"])
+def test_cli_names_the_comparisons_file_when_given_a_directory(tmp_path, capsys, inside):
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    if inside:
+        (sweep / inside).parent.mkdir(exist_ok=True)
+        (sweep / inside).write_text("benchmark,delta\n")
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as exit_info:
+        power.main(["--delta", "1", "--benchmark", "MMBench", "--from", str(sweep)])
+    err = capsys.readouterr().err
+    named = str(sweep / inside) if inside else "a sweep's report/comparisons.csv"
+    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert err.startswith(f"error: --from {sweep} is a directory; give the comparisons.csv file ({named})")
+    assert sorted(tmp_path.rglob("*")) == before

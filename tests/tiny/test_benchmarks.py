@@ -222,6 +222,14 @@ def test_cli(tmp_path, capsys):
     assert main(["bench", "--out", str(tmp_path), "--n", "0"]) == 2
 
 
+def test_cli_refuses_a_file_as_out(tmp_path, capsys):
+    (tmp_path / "file").write_text("keep me")
+    assert main(["bench", "--out", str(tmp_path / "file"), "--n", "2"]) == 2
+    fix = "choose a new or existing directory for --out"
+    assert capsys.readouterr().err == f"error: {tmp_path / 'file'} is a file, not a directory; {fix}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"] and (tmp_path / "file").read_text() == "keep me"
+
+
 # ---- large enough to resolve a 5-point change ----
 
 

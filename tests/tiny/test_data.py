@@ -120,6 +120,16 @@ def test_refuses_to_overwrite_foreign_directory(tmp_path):
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
+def test_cli_refuses_a_file_as_out_before_writing_its_lock(tmp_path, capsys):
+    from dyco_repro.tiny.__main__ import main
+
+    (tmp_path / "file").write_text("keep me")
+    assert main(["data", "--out", str(tmp_path / "file"), "--n", "3"]) == 2
+    fix = "choose an empty or new --out"
+    assert capsys.readouterr().err == f"error: {tmp_path / 'file'} is a file, not a directory; {fix}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"] and (tmp_path / "file").read_text() == "keep me"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "args,message",

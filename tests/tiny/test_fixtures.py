@@ -275,3 +275,15 @@ def test_cli_writes_fixtures(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert sorted(p.name for p in out.glob("*.tsv")) == sorted(f"{n}.tsv" for n in FIXTURES)
+
+
+@pytest.mark.parametrize("out", ["file", "file/sub"])
+def test_cli_refuses_a_file_as_out_with_one_line_naming_the_fix(tmp_path, capsys, out):
+    from dyco_repro.tiny.__main__ import main
+
+    (tmp_path / "file").write_text("keep me")
+    assert main(["fixtures", "--out", str(tmp_path / out)]) == 2
+    where = "" if out == "file" else f"{tmp_path / out}: "
+    fix = "choose a new or existing directory for --out"
+    assert capsys.readouterr().err == f"error: {where}{tmp_path / 'file'} is a file, not a directory; {fix}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"] and (tmp_path / "file").read_text() == "keep me"

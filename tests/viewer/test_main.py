@@ -58,6 +58,16 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, make, m
     assert not list(tmp_path.rglob("*.html"))
 
 
+def test_an_out_that_is_a_directory_is_refused_with_the_fix(tmp_path, capsys):
+    write_steps(tmp_path / "run", [step_data(1, ROLES)])
+    (tmp_path / "pages").mkdir()
+    assert main([str(tmp_path / "run"), "--out", str(tmp_path / "pages")]) == 2
+    err = capsys.readouterr().err
+    fix = f"give a file path such as {tmp_path / 'pages' / 'viewer.html'}"
+    assert err == f"error: --out {tmp_path / 'pages'} is a directory; {fix}\n"
+    assert not list(tmp_path.rglob("*.html")) and not list((tmp_path / "pages").iterdir())
+
+
 def test_the_module_runs_and_answers_bad_input_with_exit_2(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "dyco_repro.viewer", str(tmp_path / "nope")], capture_output=True, text=True, check=False

@@ -28,6 +28,18 @@ from dyco_repro.train import ConfigError, plan_run, run
         (["resume=maybe"], "resume=auto"),
         (["model.freeze_vision=maybe"], "model.freeze_vision=true or false"),
         (["model.freeze_vision=1"], "model.freeze_vision=true or false"),
+        # command-line values arrive untyped: each used to fail later, with a traceback and a half-written run
+        (["train.max_steps=ten"], "train.max_steps=ten: use train.max_steps=<a whole number>"),
+        (["train.max_steps=0"], "train.max_steps=0: set a number of steps >= 1"),
+        (["train.learning_rate=-1"], "train.learning_rate=-1: set a learning rate > 0"),
+        (["seed=abc"], "seed=abc: use seed=<a whole number>"),
+        (["dry_run=no"], "dry_run=no: use dry_run=<true or false>"),  # bool("no") is True
+        (["train.num_generations=four"], "train.num_generations=four: use"),
+        (["data.synthetic_n=-5"], "data.synthetic_n=-5: must be at least 1"),
+        (["data.synthetic_n=abc"], "data.synthetic_n=abc: use"),
+        (["train.save_steps=abc"], "save_steps=abc: GRPOConfig.save_steps takes a number"),
+        (["train.bf16=maybe"], "bf16=maybe: GRPOConfig.bf16 takes true or false"),
+        (["algo.trl.beta=x"], "beta=x: GRPOConfig.beta takes a number"),
     ],
 )
 def test_bad_settings_fail_before_anything_is_written(tmp_path, overrides, message):
@@ -157,3 +169,10 @@ def test_a_run_directory_of_another_config_is_not_resumed(tmp_path):
     plan_run(config(tmp_path, "dyco.alpha=0.5", "resume=never"))
     (plan.run_dir / "config.json").write_text("not json")  # unreadable: nothing to compare, resumes
     plan_run(config(tmp_path, "dyco.alpha=0.5"))
+
+
+def test_an_output_root_under_a_file_is_refused(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is a file, not a directory; set output_root="):
+        plan_run(config(tmp_path / "file" / "out"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

@@ -8,10 +8,12 @@ from typing import Any
 
 import yaml
 
+from ..cli import ConfigError
+
 SUITE_FILE = Path(__file__).resolve().parents[2] / "evaluation" / "benchmarks.yaml"
 
 
-class EvalError(ValueError):
+class EvalError(ConfigError):
     """Bad evaluation input, reported as one line naming the fix."""
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import pytest
 from fake_judge import FakeJudge, last_integer
 from hydra import compose, initialize_config_dir
 
+from dyco_repro.cli import ConfigError
 from dyco_repro.evaluate import plan_evaluation, run_evaluation, synthetic_root
 from dyco_repro.evaluation.datasets import build_dataset, vlmeval_datasets
 from dyco_repro.evaluation.inference import read_prediction_file
@@ -721,9 +723,42 @@ def test_plan_refuses_bad_input_in_process(tmp_path):
     """The same checks from Python (`plan_evaluation`), for callers such as sweeps."""
     with pytest.raises(EvalError, match="unknown benchmark 'tabel1'"):
         plan_evaluation(config(tmp_path / "out", "benchmarks=tabel1"))
-    with pytest.raises(EvalError, match="eval.batch_size=0"):
+    with pytest.raises(ConfigError, match="eval.batch_size=0"):  # EvalError is a ConfigError
         plan_evaluation(config(tmp_path / "out", "eval.batch_size=0"))
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("eval.batch_size=abc", "eval.batch_size=abc: use eval.batch_size=<a whole number>"),
+        ("eval.synthetic_n=0", "eval.synthetic_n=0: must be at least 1"),
+        ("force=maybe", "force=maybe: use force=<true or false>"),  # bool("maybe") would have re-scored
+        ("eval.output_dir=FILE", "is a file, not a directory; set eval.output_dir="),
+        ("output_root=FILE/out", "is a file, not a directory; set output_root="),
+    ],
+)
+def test_untyped_values_and_files_as_folders_are_refused(tmp_path, override, message):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        plan_evaluation(
+            config(tmp_path / "out", "benchmarks=Synth_MCQ", override.replace("FILE", str(tmp_path / "file")))
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_synthetic_benchmarks_come_from_eval_lmudata_when_it_is_set(tmp_path):
+    """`tiny bench --out X` then eval.lmudata=X: those TSVs, not the cached set (they were silently ignored)."""
+    from dyco_repro.evaluate import check_eval_config
+    from dyco_repro.tiny.benchmarks import write_benchmarks
+
+    write_benchmarks(tmp_path / "lmu", 5)
+    _, roots, _ = check_eval_config(
+        config(tmp_path / "out", "benchmarks=Synth_MCQ", f"eval.lmudata={tmp_path / 'lmu'}")
+    )
+    assert roots == {"Synth_MCQ": (tmp_path / "lmu").resolve()}
+    with pytest.raises(ConfigError, match="no TSV at"):
+        check_eval_config(config(tmp_path / "out", "benchmarks=Synth_MCQ", f"eval.lmudata={tmp_path / 'none'}"))
 
 
 # ---- 7. lm-eval on the same checkpoint ---------------------------------------------------------------------

@@ -140,6 +140,10 @@ def test_batch_sizes_are_checked_for_the_cells_own_process_count():
         (["-m", "launcher=k8s"], "unknown launcher 'k8s'"),
         (["-m", "train.max_stepz=3"], "train.max_stepz"),
         (["-m", "algo"], "not key=value"),
+        (
+            ["-m", "algo=grpo", "output_root=/etc/hostname"],
+            "/etc/hostname is a file, not a directory; set output_root=",
+        ),
     ],
 )
 def test_preflight_refuses_bad_command_lines_in_one_line(argv, message):

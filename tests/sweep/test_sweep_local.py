@@ -112,6 +112,24 @@ def test_one_bad_cell_stops_the_sweep_before_anything_is_dispatched(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("dry_run=no", "error: dry_run=no: use dry_run=<true or false>"),  # bool("no") ran a dry run
+        ("seed=abc", "seed=abc: use seed=<a whole number>"),  # was a traceback, and multirun.yaml written
+    ],
+)
+def test_untyped_sweep_settings_are_one_line_and_write_nothing(tmp_path, override, message):
+    out = tmp_path / "out"
+    done = run(
+        sweep_command("algo=grpo", "method=baseline", "profile=tiny", override, f"output_root={out}"), cwd=tmp_path
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    (line,) = done.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error: ") and message in line, line
+    assert not out.exists()
+
+
 def test_a_killed_sweep_resumes_from_the_last_checkpoint_as_one_run(tmp_path):
     out = tmp_path / "out"
     args = sweep_command(

@@ -6,6 +6,7 @@ Bad input is one line naming the fix: `error: <what> ...; <the fix>` on stderr, 
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -59,10 +60,36 @@ def one_line_errors(*errors: type[BaseException]) -> Iterator[None]:
 
 
 def run_main(main: Callable[[], object], argv: list[str] | None = None) -> None:
-    """Start a Hydra entry point after checking its group choices (a typo: one line, exit 2)."""
+    """Start a Hydra entry point after checking its command line: an unknown group choice, a setting that does
+    not exist, or an override that is not key=value is one line, exit 2 (Hydra's own answer is a block of five
+    to seven lines, and for a misspelt key it advises `+key=...`, which only hides the typo)."""
+    args = list(sys.argv[1:] if argv is None else argv)
     with one_line_errors():
-        check_group_choices(list(sys.argv[1:] if argv is None else argv))
+        check_group_choices(args)
+        if not any(arg.startswith("-") for arg in args):  # Hydra's own flags (--cfg, --help, -m) go to Hydra
+            check_composes(args)
     main()
+
+
+def check_composes(overrides: list[str]) -> None:
+    """ConfigError (one line naming the fix) when `overrides` do not compose with conf/config.yaml."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    for override in overrides:
+        if "=" not in override:
+            raise ConfigError(f"{override!r} is not key=value; e.g. algo=grpo or train.max_steps=60")
+    try:
+        compose(overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        found = re.match(r"Could not override '([^']+)'", str(err))
+        if found and "not in struct" in str(err.__cause__ or ""):
+            key = found.group(1)
+            trl = key.startswith(("train.", "algo.trl.")) and f"; a TRL config field the YAML leaves out: +{key}=..."
+            raise ConfigError(
+                f"{key} is not a setting; check its spelling (--cfg job prints every setting){trl or ''}"
+            ) from None
+        raise ConfigError(" ".join(line.strip() for line in str(err).splitlines()[:2] if line.strip())) from None
 
 
 KINDS = {bool: "true or false", int: "a whole number", float: "a number"}

@@ -9,6 +9,7 @@ one JSON line and exits, without loading (or needing) weights or data.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -61,6 +62,9 @@ def plan_run(cfg: DictConfig, build: bool = True) -> RunPlan:
         raise ConfigError(f"resume={cfg.resume} is not valid; use resume=auto or resume=never")
     if not isinstance(cfg.model.freeze_vision, bool):
         raise ConfigError(f"model.freeze_vision={cfg.model.freeze_vision}: use model.freeze_vision=true or false")
+    names = [f.name for f in dataclasses.fields(DyCoConfig)]
+    if unknown := sorted(set(resolved["dyco"]) - set(names)):
+        raise ConfigError(f"dyco.{unknown[0]} is not a DyCo setting; use one of dyco.{', dyco.'.join(names)}")
     try:
         dyco = DyCoConfig(**resolved["dyco"])
         get_reward_functions(list(cfg.rewards))
@@ -111,8 +115,6 @@ def trl_args(cfg: dict[str, Any], check_device: bool = True):
 
 def dry_run_record(plan: RunPlan) -> dict[str, Any]:
     """What `dry_run=true` prints: the TRL trainer class, every field of its config, every DyCo field."""
-    import dataclasses
-
     trainer_cls, _ = trainer_family(plan.cfg)
     trl_base = next(c for c in trainer_cls.__mro__ if c.__module__.startswith("trl."))
     return {"trainer": trl_base.__name__, "args": plan.args.to_dict(), "dyco": dataclasses.asdict(plan.dyco)}

@@ -113,6 +113,10 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path):
         ("algo=ppo2", "error: unknown algo 'ppo2'; choose from"),
         ("model=qwen3", "error: unknown model 'qwen3'; choose from"),
         ("method=dyco2", "error: unknown method 'dyco2'; choose from"),
+        # Hydra's answer was five to seven lines, and for a typo it advised +train.max_step=5 (silently unused)
+        ("train.max_step=5", "error: train.max_step is not a setting; check its spelling"),
+        ("algo", "error: 'algo' is not key=value"),
+        ("+dyco.alphaa=0.1", "error: dyco.alphaa is not a DyCo setting; use one of dyco.alpha,"),
     ],
 )
 def test_cli_bad_input_is_one_line(tmp_path, override, message):

@@ -180,3 +180,29 @@ def test_an_output_root_under_a_file_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="is a file, not a directory; set output_root="):
         plan_run(config(tmp_path / "file" / "out"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["grpo", "ppo"])
+def test_resume_loads_the_checkpoints_weights(tmp_path, algo):
+    """A resumed run goes on from the checkpoint's weights (the Trainer's own loading skipped every renamed
+    Qwen2.5-VL tensor but lm_head, so a resume silently restarted from the warm start); PPO's value head too."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForImageTextToText
+
+    from dyco_repro.train import build_trainer, load_data
+
+    plan = plan_run(config(tmp_path, f"algo={algo}", "train.max_steps=2", "train.save_steps=2"))
+    run(plan)
+    checkpoint = plan.run_dir / "checkpoints" / "checkpoint-2"
+    saved = AutoModelForImageTextToText.from_pretrained(checkpoint).state_dict()
+    saved |= {k: v for k, v in load_file(checkpoint / "model.safetensors").items() if k.startswith("v_head.")}
+    trainer, _ = build_trainer(plan, load_data(plan))  # a fresh trainer: the warm start's weights
+    before = trainer.model.state_dict()
+    changed = [k for k in before if k in saved and not torch.equal(before[k], saved[k])]
+    assert any(".language_model." in k for k in changed)  # RL moved them: the check below can fail
+    trainer._load_from_checkpoint(str(checkpoint))
+    after = trainer.model.state_dict()
+    assert all(torch.equal(after[k], saved[k]) for k in changed)
+    assert (algo == "ppo") == any(k.startswith("v_head.") for k in changed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -86,6 +87,34 @@ def _is_kind(value: Any, kind: type) -> bool:
     if kind is bool or isinstance(value, bool):
         return kind is bool and isinstance(value, bool)
     return isinstance(value, int) or (kind is float and isinstance(value, float))
+
+
+class ResumeWeights:
+    """Trainer mixin: resuming from a checkpoint loads its weights through `from_pretrained`.
+
+    The Trainer's own `_load_from_checkpoint` (transformers 5.x) reads the file's tensors straight into
+    `load_state_dict(strict=False)`, but `save_pretrained` writes Qwen2.5-VL under its original key names
+    (`model.layers.*`, `visual.*`) while the module is `model.language_model.*`, `model.visual.*`: all but
+    `lm_head` were silently skipped, and a resumed run went on from its starting weights with its step count.
+    `from_pretrained` maps the names; tensors the class does not know (PPO's `v_head`) are taken as saved,
+    and every parameter of the model must be found (strict). DeepSpeed and FSDP resume through their own
+    checkpoints and keep the Trainer's path."""
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        from safetensors import safe_open
+
+        model = self.model if model is None else model
+        files = sorted(Path(resume_from_checkpoint).glob("*.safetensors"))
+        if self.is_deepspeed_enabled or self.is_fsdp_enabled or not files:
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        own = model.state_dict()
+        loaded = type(model).from_pretrained(resume_from_checkpoint, dtype=next(model.parameters()).dtype)
+        state = {k: v for k, v in loaded.state_dict().items() if k in own}
+        for path in files:
+            with safe_open(str(path), framework="pt") as f:
+                state |= {k: f.get_tensor(k) for k in f.keys() if k in own and k not in state}
+        model.load_state_dict(state, strict=True)
+        return None
 
 
 class MlflowMetrics(TrainerCallback):

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from trl import GRPOTrainer
 
+from .common import ResumeWeights
 from .dyco_join import GROUP, REWEIGHTED, DyCoJoin
 
 
@@ -58,7 +59,7 @@ def _whole_group_shuffle() -> Iterator[None]:
         grpo_trainer.shuffle_sequence_dict = original
 
 
-class DyCoGRPOTrainer(DyCoJoin, GRPOTrainer):
+class DyCoGRPOTrainer(ResumeWeights, DyCoJoin, GRPOTrainer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.dyco.alpha != 0 and self.args.per_device_train_batch_size % self.num_generations:

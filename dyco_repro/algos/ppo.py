@@ -37,6 +37,7 @@ from torch import nn
 from trl import GRPOConfig, GRPOTrainer
 from trl.models.utils import disable_gradient_checkpointing
 
+from .common import ResumeWeights
 from .core import gae, masked_mean, policy_loss, terminal_rewards, value_loss, whiten
 from .dyco_join import DyCoJoin
 
@@ -90,7 +91,7 @@ def _final_norm(model: nn.Module) -> nn.Module:
     return model.get_decoder().norm
 
 
-class DyCoPPOTrainer(DyCoJoin, GRPOTrainer):
+class DyCoPPOTrainer(ResumeWeights, DyCoJoin, GRPOTrainer):
     # TRL 1.16.0 private methods overridden below: _get_per_token_logps_and_entropies (values from the
     # rollout pass), _calculate_rewards (keeps the per-function rewards), _generate_and_score_completions
     # (the rollout pass, GAE), _compute_loss (PPO's losses).

@@ -34,11 +34,12 @@ from typing import Any
 import torch
 from trl import RLOOTrainer
 
+from .common import ResumeWeights
 from .core import scale_gradient, sequence_advantage, token_gradient_scale
 from .dyco_join import REWEIGHTED, DyCoJoin
 
 
-class DyCoRLOOTrainer(DyCoJoin, RLOOTrainer):
+class DyCoRLOOTrainer(ResumeWeights, DyCoJoin, RLOOTrainer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._dyco_scale: torch.Tensor | None = None  # gradient scale for the loss's own forward

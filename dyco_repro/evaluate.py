@@ -234,8 +234,13 @@ def run_evaluation(plan: EvalPlan, processes: Processes | None = None) -> dict[s
 
 
 def _identity(bench: Benchmark, plan: EvalPlan, fingerprint: str) -> dict[str, Any]:
+    """What a cached result or prediction is valid for: the same items (the TSV file, by path, size and
+    modification time: another `eval.lmudata` or `eval.synthetic_n` is other data), model, decoding, judge."""
+    tsv = Path(plan.roots[bench.key] or ".") / f"{bench.dataset}.tsv"
+    stat = tsv.stat() if tsv.is_file() else None
     return {
         "dataset": bench.dataset,
+        "data": {"tsv": str(tsv.resolve()), "bytes": stat and stat.st_size, "mtime_ns": stat and stat.st_mtime_ns},
         "checkpoint_fingerprint": fingerprint,
         "generation": plan.generation.as_dict(),
         "judge": plan.judges[bench.key].name,

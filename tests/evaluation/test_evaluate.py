@@ -819,3 +819,15 @@ def test_lm_eval_include_path_must_exist(tmp_path):
 
     with pytest.raises(EvalError, match="include_path"):
         check_tasks(["tiny_arith"], str(tmp_path / "missing"))
+
+
+@pytest.mark.slow
+def test_other_data_is_evaluated_again_not_read_from_the_cache(tmp_path):
+    """Results and predictions are valid for one TSV: another eval.synthetic_n (or eval.lmudata) is other data
+    (it used to print the first run's numbers as '(cached)')."""
+    first = evaluate_in_process(tmp_path, "benchmarks=Synth_MCQ", "eval.synthetic_n=6")
+    assert first["benchmarks"]["Synth_MCQ"]["n"] == 6
+    again = evaluate_in_process(tmp_path, "benchmarks=Synth_MCQ", "eval.synthetic_n=6")
+    assert again["benchmarks"]["Synth_MCQ"] == first["benchmarks"]["Synth_MCQ"]  # same data: reused
+    other = evaluate_in_process(tmp_path, "benchmarks=Synth_MCQ", "eval.synthetic_n=7")
+    assert other["benchmarks"]["Synth_MCQ"]["n"] == 7 and other["benchmarks"]["Synth_MCQ"]["generated"] == 7

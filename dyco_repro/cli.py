@@ -74,22 +74,37 @@ def run_main(main: Callable[[], object], argv: list[str] | None = None) -> None:
 def check_composes(overrides: list[str]) -> None:
     """ConfigError (one line naming the fix) when `overrides` do not compose with conf/config.yaml."""
     from hydra.errors import HydraException
+    from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     for override in overrides:
-        if "=" not in override:
+        key, sep, _ = override.partition("=")
+        if not key.lstrip("+~") or not (sep or key.startswith("~")):
             raise ConfigError(f"{override!r} is not key=value; e.g. algo=grpo or train.max_steps=60")
     try:
-        compose(overrides)
-    except (HydraException, OmegaConfBaseException) as err:
-        found = re.match(r"Could not override '([^']+)'", str(err))
-        if found and "not in struct" in str(err.__cause__ or ""):
-            key = found.group(1)
-            trl = key.startswith(("train.", "algo.trl.")) and f"; a TRL config field the YAML leaves out: +{key}=..."
-            raise ConfigError(
-                f"{key} is not a setting; check its spelling (--cfg job prints every setting){trl or ''}"
-            ) from None
-        raise ConfigError(" ".join(line.strip() for line in str(err).splitlines()[:2] if line.strip())) from None
+        OmegaConf.to_container(compose(overrides), resolve=True)
+    except (HydraException, OmegaConfBaseException, ValueError) as err:
+        raise ConfigError(composition_problem(err)) from None
+
+
+def composition_problem(err: BaseException) -> str:
+    """One line for a Hydra/OmegaConf composition error. A misspelt key gets its own answer: Hydra advises
+    `+key=...`, which only hides the typo."""
+    found = re.match(r"Could not override '([^']+)'", str(err))
+    if found and "not in struct" in str(err.__cause__ or ""):
+        key = found.group(1)
+        if key.startswith(("train.", "algo.trl.")) and _is_trl_field(key.rsplit(".", 1)[1]):
+            return f"{key} is a TRL config field the YAML does not list: add it with +{key}=..."
+        return f"{key} is not a setting; check its spelling (python -m dyco_repro.train --cfg job prints every setting)"
+    return " ".join(line.strip() for line in str(err).splitlines()[:2] if line.strip())
+
+
+def _is_trl_field(name: str) -> bool:
+    import dataclasses
+
+    from trl import GRPOConfig, RLOOConfig
+
+    return any(name in {f.name for f in dataclasses.fields(cls)} for cls in (GRPOConfig, RLOOConfig))
 
 
 KINDS = {bool: "true or false", int: "a whole number", float: "a number"}
@@ -106,10 +121,11 @@ def check_setting(cfg: DictConfig, key: str, kind: type, minimum: float | None =
     value = OmegaConf.select(cfg, key)
     if value is None and none_ok:
         return
+    shown = _shown(value)
     numeric = kind is not bool and isinstance(value, int | float) and not isinstance(value, bool)
     fits = isinstance(value, bool) if kind is bool else numeric and (kind is float or isinstance(value, int))
     if not fits:
-        raise ConfigError(f"{key}={value}: use {key}=<{KINDS[kind]}>" + (" (or null)" if none_ok else ""))
+        raise ConfigError(f"{key}={shown}: use {key}=<{KINDS[kind]}>" + (" (or null)" if none_ok else ""))
     if minimum is not None and value < minimum:
         raise ConfigError(f"{key}={value}: must be at least {minimum}; set {key}=<{KINDS[kind]} >= {minimum}>")
 
@@ -122,6 +138,16 @@ def check_output_dir(key: str, path: str | Path) -> None:
             if not found.is_dir():
                 raise ConfigError(f"{key}: {found} is a file, not a directory; set {key}= to a directory")
             return
+
+
+def _shown(value: object) -> object:
+    """A refused value as the user typed it: null, and a string that reads as a number quoted ('3')."""
+    if value is None:
+        return "null"
+    try:
+        return repr(value) if isinstance(value, str) and float(value) is not None else value
+    except ValueError:
+        return value
 
 
 def model_dir_problem(path: Path) -> str | None:

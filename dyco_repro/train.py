@@ -163,7 +163,8 @@ def _check_run_dir(resolved: dict[str, Any], run_dir: Path) -> None:
     """Refuse to resume a run directory that holds a run of another config (its `config.json`): resuming
     would mix two configs in one run. Only `train.max_steps` may differ (a run extended further resumes);
     `resume=never` starts that directory over."""
-    check_output_dir("output_root", run_dir)
+    check_output_dir("output_root", resolved["output_root"])
+    check_output_dir("run_dir", run_dir)
     if resolved["resume"] != "auto":
         return
     previous = previous_config(run_dir)

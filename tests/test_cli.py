@@ -1,5 +1,6 @@
 """What the entry points share: one-line errors (exit 2), group checks, the model directory check."""
 
+import re
 import subprocess
 import sys
 
@@ -47,3 +48,43 @@ def test_evaluate_does_not_import_train():
     code = "import sys, dyco_repro.evaluate; print('dyco_repro.train' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["train.max_step=5"], "train.max_step is not a setting; check its spelling"),  # Hydra advised +key
+        (["train.min_p=0.1"], "train.min_p is a TRL config field the YAML does not list: add it with +train.min_p="),
+        (["algo", "grpo"], "'algo' is not key=value"),
+        (["=5"], "'=5' is not key=value"),  # was a 30-line traceback
+        (["seed=${nope}"], "Interpolation key 'nope' not found"),
+    ],
+)
+def test_a_command_line_that_does_not_compose_is_one_line(overrides, message):
+    from dyco_repro.cli import check_composes
+
+    with pytest.raises(ConfigError, match=re.escape(message)) as err:
+        check_composes(overrides)
+    assert "\n" not in str(err.value)
+
+
+def test_valid_hydra_forms_compose():
+    from dyco_repro.cli import check_composes
+
+    check_composes(["++train.max_steps=3", "+train.top_k=20", "~dyco.alpha", "profile=tiny"])
+
+
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        ("'3'", "seed='3': use seed=<a whole number>"),  # a quoted number is a string: say so
+        ("null", "seed=null: use seed=<a whole number>"),
+        ("1.5", "seed=1.5: use seed=<a whole number>"),
+        ("-1", "seed=-1: must be at least 0"),
+    ],
+)
+def test_check_setting_shows_the_value_as_typed(tmp_path, value, message):
+    from dyco_repro.cli import check_setting
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_setting(tiny_config(tmp_path, f"seed={value}"), "seed", int, minimum=0)

@@ -40,6 +40,7 @@ from dyco_repro.train import ConfigError, plan_run, run
         (["train.save_steps=abc"], "save_steps=abc: GRPOConfig.save_steps takes a number"),
         (["train.bf16=maybe"], "bf16=maybe: GRPOConfig.bf16 takes true or false"),
         (["algo.trl.beta=x"], "beta=x: GRPOConfig.beta takes a number"),
+        (["train.temperature=null"], "temperature=null: GRPOConfig.temperature takes a number"),  # not Optional
     ],
 )
 def test_bad_settings_fail_before_anything_is_written(tmp_path, overrides, message):

@@ -55,10 +55,11 @@ def trl_config(config_cls: type, fields: dict[str, Any], algo: str, check_device
             f"conf/algo/{algo}.yaml `trl:` or the profile's `train:` block"
         )
     for name, value in fields.items():
-        kind = _field_kind(config_cls, name)
-        if kind is not None and value is not None and not _is_kind(value, kind):
+        kind, optional = _field_kind(config_cls, name)
+        if kind is not None and not (value is None and optional) and not _is_kind(value, kind):
             raise TRLConfigError(
-                f"{name}={value}: {config_cls.__name__}.{name} takes {KINDS[kind]} (algo={algo}); fix it on the "
+                f"{name}={'null' if value is None else value}: {config_cls.__name__}.{name} takes {KINDS[kind]} "
+                f"(algo={algo}); fix it on the "
                 "command line, in the profile's `train:` block or in algo.trl"
             )
     device = (
@@ -73,14 +74,17 @@ def trl_config(config_cls: type, fields: dict[str, Any], algo: str, check_device
         raise TRLConfigError(f"{config_cls.__name__} (algo={algo}): {str(err).strip().splitlines()[0]}") from err
 
 
-def _field_kind(config_cls: type, name: str) -> type | None:
-    """bool, int or float when the config class annotates field `name` as one of them (or Optional), else None."""
+def _field_kind(config_cls: type, name: str) -> tuple[type | None, bool]:
+    """(bool, int or float when the config class annotates field `name` as one of them, else None; whether
+    the annotation allows None)."""
     try:
         hint = typing.get_type_hints(config_cls).get(name)
     except Exception:  # noqa: BLE001 - an annotation that does not resolve: leave the value to the class
-        return None
-    kinds = set(typing.get_args(hint)) - {type(None)} if typing.get_args(hint) else {hint}
-    return kinds.pop() if len(kinds) == 1 and kinds <= {bool, int, float} else None
+        return None, True
+    args = set(typing.get_args(hint))
+    kinds = args - {type(None)} if args else {hint}
+    kind = next(iter(kinds)) if len(kinds) == 1 and kinds <= {bool, int, float} else None
+    return kind, type(None) in args
 
 
 def _is_kind(value: Any, kind: type) -> bool:

@@ -3,7 +3,7 @@ config composes with every value of every swept axis (Hydra's own errors are sev
 
 from __future__ import annotations
 
-from ..cli import CONF_DIR, GROUPS, ConfigError, check_output_dir, choice_problem
+from ..cli import CONF_DIR, GROUPS, ConfigError, check_output_dir, choice_problem, composition_problem
 
 FLAGS_WITH_VALUE = ("--config-name", "-cn", "--config-path", "-cp", "--config-dir", "-cd")
 
@@ -78,5 +78,4 @@ def _compose_each(axes: list[tuple[str, list[str]]]) -> None:
             except ConfigError as err:
                 raise PreflightError(str(err)) from None
             except Exception as err:  # noqa: BLE001 - Hydra/OmegaConf errors, reported in one line
-                lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-                raise PreflightError(" ".join(lines[:2])) from None
+                raise PreflightError(composition_problem(err)) from None

@@ -132,8 +132,8 @@ def _check_values(cfg: DictConfig) -> None:
     if cfg.train.max_steps == 0:
         raise ConfigError("train.max_steps=0: set a number of steps >= 1 (or -1: train.num_train_epochs decides)")
     check_setting(cfg, "train.learning_rate", float)
-    if not cfg.train.learning_rate > 0:
-        raise ConfigError(f"train.learning_rate={cfg.train.learning_rate}: set a learning rate > 0")
+    if not cfg.train.learning_rate >= 0:  # 0 is allowed: the step-cost benchmark trains without moving weights
+        raise ConfigError(f"train.learning_rate={cfg.train.learning_rate}: set a learning rate >= 0")
     if cfg.data.path is None:
         check_setting(cfg, "data.synthetic_n", int, minimum=1, none_ok=True)
 

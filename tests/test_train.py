@@ -31,7 +31,7 @@ from dyco_repro.train import ConfigError, plan_run, run
         # command-line values arrive untyped: each used to fail later, with a traceback and a half-written run
         (["train.max_steps=ten"], "train.max_steps=ten: use train.max_steps=<a whole number>"),
         (["train.max_steps=0"], "train.max_steps=0: set a number of steps >= 1"),
-        (["train.learning_rate=-1"], "train.learning_rate=-1: set a learning rate > 0"),
+        (["train.learning_rate=-1"], "train.learning_rate=-1: set a learning rate >= 0"),
         (["seed=abc"], "seed=abc: use seed=<a whole number>"),
         (["dry_run=no"], "dry_run=no: use dry_run=<true or false>"),  # bool("no") is True
         (["train.num_generations=four"], "train.num_generations=four: use"),

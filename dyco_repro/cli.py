@@ -121,13 +121,17 @@ def check_setting(cfg: DictConfig, key: str, kind: type, minimum: float | None =
     value = OmegaConf.select(cfg, key)
     if value is None and none_ok:
         return
-    shown = _shown(value)
-    numeric = kind is not bool and isinstance(value, int | float) and not isinstance(value, bool)
-    fits = isinstance(value, bool) if kind is bool else numeric and (kind is float or isinstance(value, int))
-    if not fits:
-        raise ConfigError(f"{key}={shown}: use {key}=<{KINDS[kind]}>" + (" (or null)" if none_ok else ""))
+    if not is_kind(value, kind):
+        raise ConfigError(f"{key}={_shown(value)}: use {key}=<{KINDS[kind]}>" + (" (or null)" if none_ok else ""))
     if minimum is not None and value < minimum:
         raise ConfigError(f"{key}={value}: must be at least {minimum}; set {key}=<{KINDS[kind]} >= {minimum}>")
+
+
+def is_kind(value: object, kind: type) -> bool:
+    """Whether `value` is a `kind`: bool, int, or float (which takes an int too); a bool is neither number."""
+    if kind is bool or isinstance(value, bool):
+        return kind is bool and isinstance(value, bool)
+    return isinstance(value, int) or (kind is float and isinstance(value, float))
 
 
 def check_output_dir(key: str, path: str | Path) -> None:
@@ -144,10 +148,13 @@ def _shown(value: object) -> object:
     """A refused value as the user typed it: null, and a string that reads as a number quoted ('3')."""
     if value is None:
         return "null"
-    try:
-        return repr(value) if isinstance(value, str) and float(value) is not None else value
-    except ValueError:
-        return value
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        return repr(value)
+    return value
 
 
 def model_dir_problem(path: Path) -> str | None:

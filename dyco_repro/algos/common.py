@@ -12,7 +12,7 @@ from unittest import mock
 import mlflow
 from transformers import TrainerCallback
 
-from ..cli import KINDS
+from ..cli import KINDS, is_kind
 
 # Keys of the profile's `train` block that are ours (the processor's pixel bounds, the prompt
 # instruction), not TRL config fields. Every other key goes to the TRL config as is.
@@ -56,7 +56,7 @@ def trl_config(config_cls: type, fields: dict[str, Any], algo: str, check_device
         )
     for name, value in fields.items():
         kind, optional = _field_kind(config_cls, name)
-        if kind is not None and not (value is None and optional) and not _is_kind(value, kind):
+        if kind is not None and not (value is None and optional) and not is_kind(value, kind):
             raise TRLConfigError(
                 f"{name}={'null' if value is None else value}: {config_cls.__name__}.{name} takes {KINDS[kind]} "
                 f"(algo={algo}); fix it on the "
@@ -85,12 +85,6 @@ def _field_kind(config_cls: type, name: str) -> tuple[type | None, bool]:
     kinds = args - {type(None)} if args else {hint}
     kind = next(iter(kinds)) if len(kinds) == 1 and kinds <= {bool, int, float} else None
     return kind, type(None) in args
-
-
-def _is_kind(value: Any, kind: type) -> bool:
-    if kind is bool or isinstance(value, bool):
-        return kind is bool and isinstance(value, bool)
-    return isinstance(value, int) or (kind is float and isinstance(value, float))
 
 
 class ResumeWeights:
